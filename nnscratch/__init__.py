@@ -1,0 +1,41 @@
+"""nnscratch: a deep-learning framework written from scratch in NumPy.
+
+Examples
+--------
+>>> from nnscratch import NeuralNetwork, Dense, Activation, Dropout, Adam, SGD
+"""
+
+from nnscratch.core.layer import Layer
+from nnscratch.engine.callbacks import Callback, EarlyStopping
+from nnscratch.engine.model import NeuralNetwork
+from nnscratch.layers.activation import Activation
+from nnscratch.layers.dense import Dense
+from nnscratch.layers.dropout import Dropout
+from nnscratch.losses.losses import BCE, CCE, MSE
+from nnscratch.optimizers.adam import Adam
+from nnscratch.optimizers.optimizer import Optimizer
+from nnscratch.optimizers.sgd import SGD
+from nnscratch.utils.data import get_moons_data, get_spirals_data, get_toy_data
+from nnscratch.utils.metrics import accuracy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BCE",
+    "CCE",
+    "MSE",
+    "SGD",
+    "Activation",
+    "Adam",
+    "Callback",
+    "Dense",
+    "Dropout",
+    "EarlyStopping",
+    "Layer",
+    "NeuralNetwork",
+    "Optimizer",
+    "accuracy",
+    "get_moons_data",
+    "get_spirals_data",
+    "get_toy_data",
+]

@@ -1,0 +1,107 @@
+"""Checks shared by every public entry point.
+
+Each check raises a ``ValueError`` that names what was expected and what was
+received, so a user sees the problem at the call that caused it and before any
+weight changes.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """Return ``value`` if it is an integer >= 1, else raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer. Received: {value!r}")
+    return int(value)
+
+
+def check_float_in_range(
+    name: str,
+    value: object,
+    low: float,
+    high: float,
+    *,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
+    """Return ``value`` as a float if it is a real number within the bounds."""
+    is_real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if is_real and np.isfinite(value):
+        above = value >= low if low_inclusive else value > low
+        below = value <= high if high_inclusive else value < high
+        if above and below:
+            return float(value)
+    left = "[" if low_inclusive else "("
+    right = "]" if high_inclusive else ")"
+    raise ValueError(
+        f"{name}: expected a number in {left}{low}, {high}{right}. Received: {value!r}"
+    )
+
+
+def check_choice(name: str, value: object, choices: Iterable[str]) -> str:
+    """Return ``value`` if it is one of ``choices``; the error lists them all."""
+    options = sorted(choices)
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name}: expected one of {options}. Received: {value!r}")
+    return value
+
+
+def lookup(kind: str, name: object, registry: Mapping[str, T]) -> T:
+    """Return ``registry[name]``; an unknown name lists the known ones."""
+    check_choice(kind, name, registry)
+    return registry[name]  # type: ignore[index]
+
+
+def check_float_array(name: str, value: object, min_ndim: int = 1) -> np.ndarray:
+    """Return ``value`` as an ndarray of real numbers with no NaN or infinity.
+
+    Memory-mapped and other array-likes are accepted; nothing is copied when
+    ``value`` is already a real-valued ndarray.
+    """
+    array = np.asarray(value)
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.floating)
+        or np.issubdtype(array.dtype, np.integer)
+        or array.dtype == bool
+    ):
+        raise ValueError(
+            f"{name}: expected an array of real numbers. Received dtype {array.dtype}"
+        )
+    if array.ndim < min_ndim:
+        raise ValueError(
+            f"{name}: expected an array with at least {min_ndim} dimension(s). "
+            f"Received shape {array.shape}"
+        )
+    if array.shape[0] == 0:
+        raise ValueError(
+            f"{name}: expected at least one sample. Received shape {array.shape}"
+        )
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise ValueError(f"{name}: expected finite values. Received NaN or infinity")
+    return array
+
+
+def check_input_shape(
+    layer: str, x: np.ndarray, expected: tuple[int | None, ...]
+) -> None:
+    """Raise ``ValueError`` unless ``x.shape`` matches ``expected``.
+
+    ``None`` in ``expected`` matches any size (used for the batch axis).
+    """
+    matches = x.ndim == len(expected) and all(
+        want is None or want == got
+        for want, got in zip(expected, x.shape, strict=False)
+    )
+    if not matches:
+        shown = tuple("N" if want is None else want for want in expected)
+        raise ValueError(
+            f"{layer}: expected input of shape {shown}. Received shape {x.shape}"
+        )

@@ -1,0 +1,7 @@
+"""The built-in layers."""
+
+from nnscratch.layers.activation import Activation
+from nnscratch.layers.dense import Dense
+from nnscratch.layers.dropout import Dropout
+
+__all__ = ["Activation", "Dense", "Dropout"]

@@ -1,0 +1,138 @@
+"""Dense: the fully connected layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnscratch.core.initializers import INITIALIZERS, initial_weights
+from nnscratch.core.layer import Layer
+from nnscratch.core.validation import (
+    check_choice,
+    check_float_in_range,
+    check_input_shape,
+    check_positive_int,
+)
+
+
+class Dense(Layer):
+    r"""Fully connected layer ``y = x @ W + b``.
+
+    Parameters
+    ----------
+    input_size : int
+        Number of input features.
+    output_size : int
+        Number of output features.
+    initialization : {'he', 'xavier', 'random_normal'}, default 'he'
+        How ``W`` is drawn; ``b`` always starts at 0.
+    l2_lambda : float, default 0.0
+        Strength of the L2 penalty ``l2_lambda * sum(W**2)`` (biases are not
+        penalised).
+
+    Notes
+    -----
+    With ``x`` of shape ``(N, in)``, ``W`` of shape ``(in, out)`` and
+    ``g = dL/dy`` of shape ``(N, out)``:
+
+    - forward:  ``y = x @ W + b``
+    - backward: ``dW = x.T @ g + 2 * l2_lambda * W``, ``db = sum_n g``,
+      ``dx = g @ W.T``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = Dense(3, 2)
+    >>> layer.params["W"][:] = 1.0
+    >>> layer.forward(np.array([[1.0, 2.0, 3.0]]))
+    array([[6., 6.]])
+    >>> layer.backward(np.array([[1.0, 0.5]]))
+    array([[1.5, 1.5, 1.5]])
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        output_size: int,
+        initialization: str = "he",
+        l2_lambda: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.input_size = check_positive_int("input_size", input_size)
+        self.output_size = check_positive_int("output_size", output_size)
+        self.initialization = check_choice(
+            "initialization", initialization, INITIALIZERS
+        )
+        self.l2_lambda = check_float_in_range("l2_lambda", l2_lambda, 0.0, np.inf)
+        self._input: np.ndarray | None = None
+        # Usable on its own, like torch.nn.Linear; NeuralNetwork.add redraws
+        # the weights from the model's seeded generator.
+        self.build(np.random.default_rng(), np.dtype("float32"))
+
+    def build(self, rng: np.random.Generator, dtype: np.dtype) -> None:
+        """Draw ``W`` with the chosen scheme and set ``b`` to zeros."""
+        shape = (self.input_size, self.output_size)
+        self.params = {
+            "W": initial_weights(
+                self.initialization, shape, *shape, rng=rng, dtype=dtype
+            ),
+            "b": np.zeros(self.output_size, dtype=dtype),
+        }
+        self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Apply the affine map.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, input_size)
+        training : bool
+            Unused; Dense behaves the same in training and inference.
+
+        Returns
+        -------
+        ndarray of shape (N, output_size)
+        """
+        check_input_shape("Dense", x, (None, self.input_size))
+        self._input = x
+        return x @ self.params["W"] + self.params["b"]
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        """Fill ``grads['W']``, ``grads['b']`` and return ``dL/dx``.
+
+        Parameters
+        ----------
+        grad : ndarray of shape (N, output_size)
+            dLoss/dOutput.
+
+        Returns
+        -------
+        ndarray of shape (N, input_size)
+            dLoss/dInput.
+        """
+        x = self._cached("_input")
+        W = self.params["W"]
+        # (in, N) @ (N, out) -> (in, out); the sum over the batch is in the product.
+        dW = x.T @ grad
+        if self.l2_lambda:
+            dW += 2.0 * self.l2_lambda * W
+        self.grads["W"] = dW
+        # (N, out) -> (out,)
+        self.grads["b"] = grad.sum(axis=0)
+        return grad @ W.T
+
+    def regularization_loss(self) -> float:
+        """``l2_lambda * sum(W**2)``."""
+        if not self.l2_lambda:
+            return 0.0
+        W = self.params["W"]
+        return self.l2_lambda * float(np.vdot(W, W))
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "input_size": self.input_size,
+            "output_size": self.output_size,
+            "initialization": self.initialization,
+            "l2_lambda": self.l2_lambda,
+        }

@@ -1,0 +1,247 @@
+"""Loss functions and the name -> loss lookup.
+
+Every loss is a mean over the batch, so the learning rate does not have to
+change with the batch size. Each class gives the value, its gradient with
+respect to the network output, and the checks its targets must pass. A loss
+that has a natural output activation (sigmoid for BCE, softmax for CCE) can
+also be computed from the logits before that activation, which stays exact
+where the probabilities underflow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnscratch.core.functional import log_softmax, sigmoid, softmax, softplus
+from nnscratch.core.validation import lookup
+
+PROBABILITY_FLOOR = 1e-7
+"""Probabilities are clipped to ``[1e-7, 1 - 1e-7]`` before a log (Keras's epsilon)."""
+
+
+def _shape_like_output(
+    name: str, y_true: np.ndarray, output_shape: tuple, dtype: np.dtype
+) -> np.ndarray:
+    """Return targets shaped like the output in ``dtype``; ``(N,)`` fits ``(N, 1)``."""
+    if y_true.ndim == 1 and tuple(output_shape[1:]) == (1,):
+        y_true = y_true.reshape(-1, 1)  # (N,) -> (N, 1)
+    if y_true.shape[1:] != tuple(output_shape[1:]):
+        expected = ("N",) + tuple(output_shape[1:])
+        raise ValueError(
+            f"{name} targets: expected shape {expected} to match the network "
+            f"output. Received shape {y_true.shape}"
+        )
+    return y_true.astype(dtype, copy=False)
+
+
+class Loss:
+    """Base class: ``loss(y_pred, y_true)`` is a float, ``gradient`` its derivative."""
+
+    name = ""
+    output_activation: str | None = None
+    """The activation whose logits :meth:`value_from_logits` accepts, if any."""
+
+    def __call__(self, y_pred: np.ndarray, y_true: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def gradient(self, y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
+        """``dL/dy_pred``, of the shape of ``y_pred``."""
+        raise NotImplementedError
+
+    def check_targets(
+        self, y_true: np.ndarray, output_shape: tuple, dtype: np.dtype
+    ) -> np.ndarray:
+        """Return ``y_true`` in the form this loss takes, or raise ``ValueError``.
+
+        ``output_shape`` is the network's output shape; float targets are
+        returned in ``dtype``.
+        """
+        return _shape_like_output(self.name, y_true, output_shape, dtype)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class MSE(Loss):
+    """Mean squared error over all elements.
+
+    Notes
+    -----
+    With ``M`` the number of elements of ``p`` (``N * K``):
+
+    - ``L = sum((p - y)**2) / M``
+    - ``dL/dp = 2 * (p - y) / M``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> MSE()(np.array([[1.0], [3.0]]), np.array([[0.0], [1.0]]))  # (1 + 4) / 2
+    2.5
+    """
+
+    name = "mse"
+
+    def __call__(self, y_pred: np.ndarray, y_true: np.ndarray) -> float:
+        return float(np.mean((y_pred - y_true) ** 2))
+
+    def gradient(self, y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
+        return 2.0 * (y_pred - y_true) / y_pred.size
+
+
+class BCE(Loss):
+    """Binary cross-entropy of probabilities, mean over all elements.
+
+    Notes
+    -----
+    With ``q = clip(p, 1e-7, 1 - 1e-7)`` (so neither log sees 0) and ``M``
+    elements:
+
+    - ``L = -sum(y log q + (1 - y) log(1 - q)) / M``
+    - ``dL/dp = (q - y) / (q (1 - q)) / M`` where ``p`` is inside the clip
+      range, 0 outside it (the clip is flat there)
+    - from logits ``z`` (``p = sigmoid(z)``), exactly and without a clip:
+      ``L = sum(softplus(z) - y z) / M``, ``dL/dz = (sigmoid(z) - y) / M``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(BCE()(np.array([[0.5]]), np.array([[1.0]])), 6)  # -log(0.5)
+    0.693147
+    """
+
+    name = "bce"
+    output_activation = "sigmoid"
+
+    def __call__(self, y_pred: np.ndarray, y_true: np.ndarray) -> float:
+        q = np.clip(y_pred, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
+        return float(-np.mean(y_true * np.log(q) + (1.0 - y_true) * np.log1p(-q)))
+
+    def gradient(self, y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
+        inside = (y_pred >= PROBABILITY_FLOOR) & (y_pred <= 1.0 - PROBABILITY_FLOOR)
+        q = np.clip(y_pred, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
+        return inside * (q - y_true) / (q * (1.0 - q)) / y_pred.size
+
+    def value_from_logits(self, logits: np.ndarray, y_true: np.ndarray) -> float:
+        # -log(sigmoid(z)) = softplus(-z) and -log(1 - sigmoid(z)) = softplus(z),
+        # so y softplus(-z) + (1 - y) softplus(z) = softplus(z) - y z.
+        return float(np.mean(softplus(logits) - y_true * logits))
+
+    def gradient_from_logits(
+        self, logits: np.ndarray, y_true: np.ndarray
+    ) -> np.ndarray:
+        return (sigmoid(logits) - y_true) / logits.size
+
+    def check_targets(
+        self, y_true: np.ndarray, output_shape: tuple, dtype: np.dtype
+    ) -> np.ndarray:
+        y_true = _shape_like_output(self.name, y_true, output_shape, dtype)
+        if y_true.min() < 0 or y_true.max() > 1:
+            raise ValueError(
+                "bce targets: expected values in [0, 1]. Received values from "
+                f"{y_true.min()} to {y_true.max()}"
+            )
+        return y_true
+
+
+class CCE(Loss):
+    """Categorical cross-entropy, mean over samples of the sum over classes.
+
+    Targets are one-hot (or soft) rows ``(N, K)`` or integer labels ``(N,)``
+    in ``[0, K)``, turned into one-hot rows.
+
+    Notes
+    -----
+    With ``q = max(p, 1e-7)`` (so the log never sees 0):
+
+    - ``L = -sum_n sum_k y_nk log q_nk / N``
+    - ``dL/dp = -y / q / N`` where ``p >= 1e-7``, 0 below (the clip is flat)
+    - from logits ``z`` (``p = softmax(z)``), exactly:
+      ``L = -sum(y * log_softmax(z)) / N``, ``dL/dz = (softmax(z) - y) / N``
+      (using that each row of ``y`` sums to 1)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = np.array([[0.5, 0.5], [0.25, 0.75]])
+    >>> round(CCE()(p, np.array([0, 1])), 6)  # -(log 0.5 + log 0.75) / 2
+    0.490415
+    """
+
+    name = "cce"
+    output_activation = "softmax"
+
+    def __call__(self, y_pred: np.ndarray, y_true: np.ndarray) -> float:
+        y_true = self._one_hot(y_true, y_pred)
+        q = np.maximum(y_pred, PROBABILITY_FLOOR)
+        return float(-np.sum(y_true * np.log(q)) / len(y_pred))
+
+    def gradient(self, y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
+        y_true = self._one_hot(y_true, y_pred)
+        inside = y_pred >= PROBABILITY_FLOOR
+        return -inside * y_true / np.maximum(y_pred, PROBABILITY_FLOOR) / len(y_pred)
+
+    def value_from_logits(self, logits: np.ndarray, y_true: np.ndarray) -> float:
+        y_true = self._one_hot(y_true, logits)
+        return float(-np.sum(y_true * log_softmax(logits)) / len(logits))
+
+    def gradient_from_logits(
+        self, logits: np.ndarray, y_true: np.ndarray
+    ) -> np.ndarray:
+        y_true = self._one_hot(y_true, logits)
+        return (softmax(logits) - y_true) / len(logits)
+
+    @staticmethod
+    def _one_hot(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """Integer labels ``(N,)`` -> one-hot rows ``(N, K)`` in ``y_pred``'s dtype."""
+        if y_true.ndim == 2:
+            return y_true
+        return np.eye(y_pred.shape[-1], dtype=y_pred.dtype)[y_true.astype(np.intp)]
+
+    def check_targets(
+        self, y_true: np.ndarray, output_shape: tuple, dtype: np.dtype
+    ) -> np.ndarray:
+        if len(output_shape) != 2:
+            raise ValueError(
+                "cce: expected a network output of shape (N, K). "
+                f"Received output shape {tuple(output_shape)}"
+            )
+        n_classes = output_shape[1]
+        if y_true.ndim == 1:
+            if not np.array_equal(y_true, np.round(y_true)) or (
+                y_true.min() < 0 or y_true.max() >= n_classes
+            ):
+                raise ValueError(
+                    f"cce targets: expected integer labels in [0, {n_classes}). "
+                    f"Received values from {y_true.min()} to {y_true.max()}"
+                )
+            return y_true.astype(np.intp)
+        if y_true.ndim != 2 or y_true.shape[1] != n_classes:
+            raise ValueError(
+                f"cce targets: expected one-hot rows of shape (N, {n_classes}) or "
+                f"integer labels of shape (N,). Received shape {y_true.shape}"
+            )
+        row_sums = y_true.sum(axis=1)
+        if y_true.min() < 0 or not np.allclose(row_sums, 1.0, atol=1e-4):
+            raise ValueError(
+                f"cce targets: expected one-hot rows (non-negative, each summing "
+                f"to 1). Received rows summing to {row_sums.min()}..{row_sums.max()}"
+            )
+        return y_true.astype(dtype, copy=False)
+
+
+LOSSES: dict[str, type[Loss]] = {"mse": MSE, "bce": BCE, "cce": CCE}
+
+
+def get_loss(name: str) -> Loss:
+    """Return a new loss object by name.
+
+    Examples
+    --------
+    >>> get_loss("cce")
+    CCE()
+    >>> get_loss("foo")
+    Traceback (most recent call last):
+    ...
+    ValueError: loss_name: expected one of ['bce', 'cce', 'mse']. Received: 'foo'
+    """
+    return lookup("loss_name", name, LOSSES)()

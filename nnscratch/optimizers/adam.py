@@ -1,0 +1,84 @@
+"""Adam: momentum plus a per-parameter step size from the gradient's scale."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnscratch.core.validation import check_float_in_range
+from nnscratch.optimizers.optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba, 2015), update for update as ``torch.optim.Adam``.
+
+    Parameters
+    ----------
+    learning_rate : float, default 0.001
+    beta1 : float in [0, 1), default 0.9
+        Decay of the running mean of gradients.
+    beta2 : float in [0, 1), default 0.999
+        Decay of the running mean of squared gradients.
+    epsilon : float, default 1e-8
+        Keeps the denominator away from zero.
+
+    Notes
+    -----
+    At step ``t`` with gradient ``g``, from ``m = v = 0``:
+
+    - ``m <- beta1 * m + (1 - beta1) * g``
+    - ``v <- beta2 * v + (1 - beta2) * g**2``
+    - ``param <- param - lr / (1 - beta1**t) * m / (sqrt(v / (1 - beta2**t)) + eps)``
+
+    The ``1 - beta**t`` factors undo the bias of starting ``m`` and ``v`` at 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.array([1.0])
+    >>> opt = Adam(learning_rate=0.1)
+    >>> opt.step([w], [np.array([3.0])])  # the first step is ~lr * sign(g)
+    >>> w.round(6)
+    array([0.9])
+    """
+
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+    ) -> None:
+        super().__init__(learning_rate)
+        self.beta1 = check_float_in_range(
+            "beta1", beta1, 0.0, 1.0, high_inclusive=False
+        )
+        self.beta2 = check_float_in_range(
+            "beta2", beta2, 0.0, 1.0, high_inclusive=False
+        )
+        self.epsilon = check_float_in_range(
+            "epsilon", epsilon, 0.0, np.inf, low_inclusive=False
+        )
+
+    def initial_state(self, param: np.ndarray) -> dict[str, np.ndarray]:
+        return {"m": np.zeros_like(param), "v": np.zeros_like(param)}
+
+    def update(self, param: np.ndarray, grad: np.ndarray, state: dict) -> None:
+        m, v = state["m"], state["v"]
+        t = self.iterations
+        m *= self.beta1
+        m += (1.0 - self.beta1) * grad
+        v *= self.beta2
+        v += (1.0 - self.beta2) * grad * grad
+        step_size = self.learning_rate / (1.0 - self.beta1**t)
+        denominator = np.sqrt(v) / np.sqrt(1.0 - self.beta2**t) + self.epsilon
+        param -= step_size * (m / denominator)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "learning_rate": self.learning_rate,
+            "beta1": self.beta1,
+            "beta2": self.beta2,
+            "epsilon": self.epsilon,
+        }

@@ -1,0 +1,1 @@
+"""Metrics, data sets, plots and file helpers."""
