@@ -1,0 +1,129 @@
+"""Shared test helpers: PyTorch parity and numerical gradient checks, in float64.
+
+Every layer test goes through the same two checks:
+
+- :func:`compare_layer_with_torch`: same inputs, same weights, a random upstream
+  gradient; output, dL/dx and every dL/dparam must match torch to ~1e-6.
+- :func:`check_layer_gradients`: the backward pass against central differences
+  of ``L = sum(forward(x) * G)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+
+TOLERANCE = {"rtol": 1e-6, "atol": 1e-6}
+
+
+def to_torch(array: np.ndarray, requires_grad: bool = False) -> torch.Tensor:
+    """A float64 leaf tensor holding a copy of ``array``."""
+    return torch.tensor(np.asarray(array, dtype=np.float64), requires_grad=requires_grad)
+
+
+def to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().numpy()
+
+
+def compare_layer_with_torch(
+    layer,
+    torch_forward: Callable[..., torch.Tensor],
+    x: np.ndarray,
+    param_names: tuple[str, ...] = (),
+    training: bool = False,
+    rng: np.random.Generator | None = None,
+    torch_penalty: Callable[..., torch.Tensor] | None = None,
+) -> None:
+    """Check forward, dL/dx and dL/dparams of ``layer`` against torch.
+
+    ``torch_forward(x, *params)`` computes the same function in torch from
+    tensors of ``x`` and of ``layer.params[name]`` for each of ``param_names``
+    (copied in, so both start from the same weights). ``torch_penalty(*params)``,
+    if given, is the layer's regularization term, whose gradient torch adds to
+    the parameter gradients as the layer's backward must.
+    """
+    rng = rng or np.random.default_rng(0)
+    x_t = to_torch(x, requires_grad=True)
+    params_t = [to_torch(layer.params[name], requires_grad=True) for name in param_names]
+    y_t = torch_forward(x_t, *params_t)
+
+    y = layer.forward(x, training=training)
+    assert y.shape == tuple(y_t.shape)
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y, to_numpy(y_t), **TOLERANCE)
+
+    upstream = rng.standard_normal(y.shape)
+    objective_t = (y_t * to_torch(upstream)).sum()
+    if torch_penalty is not None:
+        objective_t = objective_t + torch_penalty(*params_t)
+        assert layer.regularization_loss() == pytest.approx(
+            float(torch_penalty(*params_t).detach()), rel=1e-12
+        )
+    objective_t.backward()
+    dx = layer.backward(upstream)
+    assert dx.shape == x.shape
+    np.testing.assert_allclose(dx, to_numpy(x_t.grad), **TOLERANCE)
+    for name, param_t in zip(param_names, params_t, strict=True):
+        assert layer.grads[name].shape == layer.params[name].shape
+        np.testing.assert_allclose(
+            layer.grads[name], to_numpy(param_t.grad), **TOLERANCE, err_msg=name
+        )
+
+
+def numerical_gradient(
+    f: Callable[[], float], array: np.ndarray, eps: float = 1e-6
+) -> np.ndarray:
+    """Central differences ``(f(a + eps) - f(a - eps)) / 2eps``, entry by entry.
+
+    ``array`` is perturbed in place and restored, so ``f`` sees the change.
+    """
+    grad = np.zeros_like(array, dtype=np.float64)
+    flat, flat_grad = array.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        original = flat[i]
+        flat[i] = original + eps
+        plus = f()
+        flat[i] = original - eps
+        minus = f()
+        flat[i] = original
+        flat_grad[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def check_layer_gradients(
+    layer,
+    x: np.ndarray,
+    training: bool = False,
+    rng: np.random.Generator | None = None,
+    rtol: float = 1e-6,
+    atol: float = 1e-7,
+) -> None:
+    """Compare ``layer.backward`` with central differences of ``sum(y * G)``.
+
+    With ``training=True`` the layer must be deterministic between calls
+    (e.g. reseed Dropout's generator inside ``forward``).
+    """
+    rng = rng or np.random.default_rng(1)
+    x = np.array(x, dtype=np.float64)
+    upstream = rng.standard_normal(layer.forward(x, training=training).shape)
+
+    def objective() -> float:
+        return float(np.sum(layer.forward(x, training=training) * upstream))
+
+    layer.forward(x, training=training)
+    dx = layer.backward(upstream)
+    analytic = {name: layer.grads[name].copy() for name in layer.params}
+    np.testing.assert_allclose(
+        dx, numerical_gradient(objective, x), rtol=rtol, atol=atol, err_msg="dx"
+    )
+    for name, value in layer.params.items():
+        np.testing.assert_allclose(
+            analytic[name],
+            numerical_gradient(objective, value),
+            rtol=rtol,
+            atol=atol,
+            err_msg=name,
+        )
