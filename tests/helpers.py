@@ -21,7 +21,9 @@ TOLERANCE = {"rtol": 1e-6, "atol": 1e-6}
 
 def to_torch(array: np.ndarray, requires_grad: bool = False) -> torch.Tensor:
     """A float64 leaf tensor holding a copy of ``array``."""
-    return torch.tensor(np.asarray(array, dtype=np.float64), requires_grad=requires_grad)
+    return torch.tensor(
+        np.asarray(array, dtype=np.float64), requires_grad=requires_grad
+    )
 
 
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -47,7 +49,9 @@ def compare_layer_with_torch(
     """
     rng = rng or np.random.default_rng(0)
     x_t = to_torch(x, requires_grad=True)
-    params_t = [to_torch(layer.params[name], requires_grad=True) for name in param_names]
+    params_t = [
+        to_torch(layer.params[name], requires_grad=True) for name in param_names
+    ]
     y_t = torch_forward(x_t, *params_t)
 
     y = layer.forward(x, training=training)

@@ -99,7 +99,9 @@ def test_dropout_matches_torch_given_the_same_mask(rate):
     np.testing.assert_allclose(y, to_numpy(y_t), **TOLERANCE)
     upstream = rng.standard_normal(x.shape)
     y_t.backward(to_torch(upstream))
-    np.testing.assert_allclose(layer.backward(upstream), to_numpy(x_t.grad), **TOLERANCE)
+    np.testing.assert_allclose(
+        layer.backward(upstream), to_numpy(x_t.grad), **TOLERANCE
+    )
 
 
 def test_dropout_is_identity_at_inference_and_keeps_dtype():
