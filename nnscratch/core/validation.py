@@ -94,14 +94,32 @@ def check_input_shape(
 ) -> None:
     """Raise ``ValueError`` unless ``x.shape`` matches ``expected``.
 
-    ``None`` in ``expected`` matches any size (used for the batch axis).
+    ``None`` in ``expected`` matches any size (used for the batch axis), and
+    is shown as ``N`` in the message, as is the received batch size: the
+    model checks shapes on a one-sample probe, whose size says nothing.
+
+    Examples
+    --------
+    >>> check_input_shape("Dense", np.zeros((5, 3)), (None, 2))
+    Traceback (most recent call last):
+    ...
+    ValueError: Dense: expected input of shape (N, 2). Received shape (N, 3)
     """
     matches = x.ndim == len(expected) and all(
         want is None or want == got
         for want, got in zip(expected, x.shape, strict=False)
     )
     if not matches:
-        shown = tuple("N" if want is None else want for want in expected)
+        received = x.shape
+        if x.ndim == len(expected) and expected and expected[0] is None:
+            received = ("N",) + x.shape[1:]
         raise ValueError(
-            f"{layer}: expected input of shape {shown}. Received shape {x.shape}"
+            f"{layer}: expected input of shape {_show_shape(expected)}. "
+            f"Received shape {_show_shape(received)}"
         )
+
+
+def _show_shape(shape: tuple) -> str:
+    """``(None, 2)`` -> ``'(N, 2)'``; ``(3,)`` -> ``'(3,)'``."""
+    parts = ["N" if size in (None, "N") else str(size) for size in shape]
+    return f"({parts[0]},)" if len(parts) == 1 else f"({', '.join(parts)})"

@@ -149,20 +149,21 @@ class NeuralNetwork:
         )
 
     def _loss_and_output(
-        self, x: np.ndarray, y: np.ndarray, training: bool
-    ) -> tuple[float, np.ndarray, np.ndarray]:
-        """Forward pass: (data loss, network output, dLoss/d(last backprop input))."""
+        self, x: np.ndarray, y: np.ndarray, training: bool, backward: bool = False
+    ) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """Forward pass: data loss, network output and, if ``backward``, the
+        gradient that starts backpropagation (into the logits when fused)."""
         if self._fused_output:
             logits = x
             for layer in self.layers[:-1]:
                 logits = layer.forward(logits, training=training)
             output = self.layers[-1].forward(logits, training=training)
             data_loss = self.loss.value_from_logits(logits, y)
-            grad = self.loss.gradient_from_logits(logits, y) if training else None
+            grad = self.loss.gradient_from_logits(logits, y) if backward else None
         else:
             output = self.forward(x, training=training)
             data_loss = self.loss(output, y)
-            grad = self.loss.gradient(output, y) if training else None
+            grad = self.loss.gradient(output, y) if backward else None
         return data_loss, output, grad
 
     def regularization_loss(self) -> float:
@@ -170,19 +171,42 @@ class NeuralNetwork:
         return float(sum(layer.regularization_loss() for layer in self.layers))
 
     # ----------------------------------------------------------------- training
-    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        """One optimizer step on a batch; returns (loss incl. penalty, output).
+    def compute_gradients(
+        self, x: np.ndarray, y: np.ndarray, training: bool = False
+    ) -> tuple[float, np.ndarray]:
+        """Forward and backward on a batch; fills every ``layer.grads``.
 
-        Raises ``TrainingDivergedError`` before touching the weights when the loss
-        or a gradient is not finite.
+        Parameters
+        ----------
+        x : ndarray of shape (N, ...), in ``self.dtype``
+        y : ndarray
+            Targets as the loss takes them (see ``Loss.check_targets``).
+        training : bool, default False
+            Whether layers run in training mode (dropout masks, batch statistics).
+
+        Returns
+        -------
+        loss : float
+            Data loss plus every layer's penalty.
+        output : ndarray
+            The network output for ``x``.
         """
-        data_loss, output, grad = self._loss_and_output(x, y, training=True)
+        data_loss, output, grad = self._loss_and_output(x, y, training, backward=True)
         loss = data_loss + self.regularization_loss()
         if not np.isfinite(loss):
             raise TrainingDivergedError(f"the loss is {loss}")
         backprop_layers = self.layers[:-1] if self._fused_output else self.layers
         for layer in reversed(backprop_layers):
             grad = layer.backward(grad)
+        return loss, output
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """One optimizer step on a batch; returns (loss incl. penalty, output).
+
+        Raises ``TrainingDivergedError`` before touching the weights when the
+        loss or a gradient is not finite.
+        """
+        loss, output = self.compute_gradients(x, y, training=True)
         params, grads = [], []
         for layer in self.layers:
             for key, param in layer.params.items():

@@ -74,10 +74,13 @@ def save_model(model: NeuralNetwork, path: str | os.PathLike) -> None:
 def load_model(path: str | os.PathLike) -> NeuralNetwork:
     """Rebuild a model from ``path``; any doubt about the file is a ``ValueError``."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        # Opening the file ourselves closes it even when np.load fails midway.
+        with open(path, "rb") as handle:
+            archive = np.load(handle, allow_pickle=False)
             if not isinstance(archive, np.lib.npyio.NpzFile):
                 raise ValueError("expected an .npz archive, found a single array")
-            return _rebuild(archive)
+            with archive:
+                return _rebuild(archive)
     except ValueError as error:
         raise ValueError(
             f"cannot load model from {os.fspath(path)!r}: {error}"
@@ -136,7 +139,10 @@ def _read_config(archive: np.lib.npyio.NpzFile) -> dict[str, Any]:
     raw = _read_array(archive, CONFIG_KEY, None)
     if raw.dtype.kind != "U" or raw.shape != ():
         raise ValueError(f"expected {CONFIG_KEY!r} to be a JSON string")
-    config = json.loads(str(raw[()]))
+    try:
+        config = json.loads(str(raw[()]))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"expected {CONFIG_KEY!r} to hold JSON: {error}") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ValueError(f"expected format {FORMAT!r}; this is not a model file")
     if config.get("version") != VERSION:

@@ -178,7 +178,7 @@ class CCE(Loss):
     def gradient(self, y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
         y_true = self._one_hot(y_true, y_pred)
         inside = y_pred >= PROBABILITY_FLOOR
-        return -inside * y_true / np.maximum(y_pred, PROBABILITY_FLOOR) / len(y_pred)
+        return -(inside * y_true) / np.maximum(y_pred, PROBABILITY_FLOOR) / len(y_pred)
 
     def value_from_logits(self, logits: np.ndarray, y_true: np.ndarray) -> float:
         y_true = self._one_hot(y_true, logits)

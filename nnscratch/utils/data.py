@@ -86,7 +86,7 @@ def get_moons_data(
     Examples
     --------
     >>> X_train, y_train, X_val, y_val = get_moons_data(n_samples=50, seed=1)
-    >>> X_train.shape, sorted(np.unique(y_train))
+    >>> X_train.shape, np.unique(y_train).tolist()
     ((40, 2), [0.0, 1.0])
     """
     _check_sizes(n_samples, noise)
