@@ -9,6 +9,7 @@ from nnscratch.core.layer import Layer
 from nnscratch.engine.callbacks import Callback, EarlyStopping
 from nnscratch.engine.model import NeuralNetwork
 from nnscratch.layers.activation import Activation
+from nnscratch.layers.batchnorm import BatchNorm
 from nnscratch.layers.dense import Dense
 from nnscratch.layers.dropout import Dropout
 from nnscratch.losses.losses import BCE, CCE, MSE
@@ -27,6 +28,7 @@ __all__ = [
     "SGD",
     "Activation",
     "Adam",
+    "BatchNorm",
     "Callback",
     "Dense",
     "Dropout",

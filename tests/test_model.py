@@ -306,8 +306,14 @@ def test_softmax_cce_training_is_exact_with_saturated_logits():
 def test_verbose_levels(capsys, circles):
     X_train, y_train, X_val, y_val = circles
     seed_model().train(X_train, y_train, epochs=2, verbose=0)
-    assert capsys.readouterr().out == ""
-    seed_model().train(X_train, y_train, epochs=2, X_val=X_val, y_val=y_val, verbose=1)
+    assert capsys.readouterr() == ("", "")
+    seed_model().train(X_train, y_train, epochs=2, X_val=X_val, y_val=y_val, verbose=2)
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 2 and lines[-1].startswith("Epoch 2/2")
+    assert len(lines) == 2 and lines[-1].startswith("Epoch 2/2 - loss: ")
     assert "val_accuracy" in lines[-1]
+    seed_model().train(X_train, y_train, epochs=2, X_val=X_val, y_val=y_val, verbose=1)
+    bar = capsys.readouterr().out
+    # tqdm redraws with carriage returns; each epoch ends on a full bar of
+    # 25 batches (800 samples / 32) with the epoch's metrics.
+    assert "Epoch 1/2" in bar and "Epoch 2/2" in bar
+    assert "25/25" in bar and "batch/s" in bar and "val_loss=" in bar

@@ -43,6 +43,9 @@ class Layer:
     array([[ 2., -6.]])
     """
 
+    min_batch_size = 1
+    """The fewest samples a training batch may have (BatchNorm needs 2)."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         LAYER_TYPES[cls.__name__] = cls

@@ -60,11 +60,14 @@ def lookup(kind: str, name: object, registry: Mapping[str, T]) -> T:
     return registry[name]  # type: ignore[index]
 
 
-def check_float_array(name: str, value: object, min_ndim: int = 1) -> np.ndarray:
+def check_float_array(
+    name: str, value: object, min_ndim: int = 1, check_finite: bool = True
+) -> np.ndarray:
     """Return ``value`` as an ndarray of real numbers with no NaN or infinity.
 
     Memory-mapped and other array-likes are accepted; nothing is copied when
-    ``value`` is already a real-valued ndarray.
+    ``value`` is already a real-valued ndarray. ``check_finite=False`` leaves
+    the scan for NaN to the caller (who may do it in blocks).
     """
     array = np.asarray(value)
     if array.dtype == object or not (
@@ -84,7 +87,11 @@ def check_float_array(name: str, value: object, min_ndim: int = 1) -> np.ndarray
         raise ValueError(
             f"{name}: expected at least one sample. Received shape {array.shape}"
         )
-    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+    if (
+        check_finite
+        and np.issubdtype(array.dtype, np.floating)
+        and not np.isfinite(array).all()
+    ):
         raise ValueError(f"{name}: expected finite values. Received NaN or infinity")
     return array
 

@@ -126,3 +126,19 @@ class EarlyStopping(Callback):
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.restore_best_weights and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
+
+    def get_state(self) -> dict[str, Any]:
+        """The counters and best weights that a resumed run needs."""
+        return {
+            "wait": self.wait,
+            "best": float(self.best),
+            "best_epoch": self.best_epoch,
+            "best_weights": self.best_weights,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`get_state` of an earlier, interrupted run."""
+        self.wait = state["wait"]
+        self.best = state["best"]
+        self.best_epoch = state["best_epoch"]
+        self.best_weights = state["best_weights"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from typing import Any
 
 import numpy as np
@@ -14,17 +13,21 @@ from nnscratch.core.validation import (
     check_float_array,
     check_positive_int,
 )
+from nnscratch.engine.batches import (
+    ArrayData,
+    StreamData,
+    check_finite_in_chunks,
+    is_batch_source,
+    iterate_source,
+)
 from nnscratch.engine.callbacks import Callback, EarlyStopping
+from nnscratch.engine.training import TrainingDivergedError, TrainingRun
 from nnscratch.losses.losses import get_loss
 from nnscratch.optimizers.adam import Adam
 from nnscratch.optimizers.optimizer import Optimizer
 from nnscratch.utils.metrics import accuracy
 
 DTYPES = {"float32", "float64"}
-
-
-class TrainingDivergedError(ArithmeticError):
-    """Raised inside a training step whose loss or gradients are not finite."""
 
 
 class NeuralNetwork:
@@ -87,6 +90,12 @@ class NeuralNetwork:
         self.rng = np.random.default_rng(seed)
         self.layers: list[Layer] = []
         self.stop_training = False
+        # The training run so far, kept across train() calls and saved with
+        # the model so that a run can resume exactly.
+        self.history: dict[str, list[float]] = {}
+        self.epochs_done = 0
+        self.callbacks: list[Callback] = []
+        self.early_stopping_states: list[dict] = []
 
     # ----------------------------------------------------------------- building
     def add(self, layer: Layer) -> None:
@@ -206,163 +215,192 @@ class NeuralNetwork:
         Raises ``TrainingDivergedError`` before touching the weights when the
         loss or a gradient is not finite.
         """
-        loss, output = self.compute_gradients(x, y, training=True)
+        # A training forward updates buffers (BatchNorm's running statistics);
+        # a diverging step must not leave its statistics behind.
+        buffers = [b for layer in self.layers for b in layer.buffers.values()]
+        saved_buffers = [b.copy() for b in buffers]
+        try:
+            loss, output = self.compute_gradients(x, y, training=True)
+            params, grads = self._params_and_grads()
+            if not all(np.isfinite(g).all() for g in grads):
+                raise TrainingDivergedError("a gradient is not finite")
+        except TrainingDivergedError:
+            for buffer, saved in zip(buffers, saved_buffers, strict=True):
+                buffer[...] = saved
+            raise
+        self.optimizer.step(params, grads)
+        return loss, output
+
+    def _params_and_grads(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Every trainable array and its gradient, in layer order."""
         params, grads = [], []
         for layer in self.layers:
             for key, param in layer.params.items():
                 params.append(param)
                 grads.append(layer.grads[key])
-        if not all(np.isfinite(g).all() for g in grads):
-            raise TrainingDivergedError("a gradient is not finite")
-        self.optimizer.step(params, grads)
-        return loss, output
+        return params, grads
 
     def train(
         self,
-        X: np.ndarray,
-        y: np.ndarray,
+        X: Any,
+        y: Any = None,
         epochs: int = 100,
         batch_size: int = 32,
-        X_val: np.ndarray | None = None,
-        y_val: np.ndarray | None = None,
+        X_val: Any = None,
+        y_val: Any = None,
         early_stopping_patience: int | None = None,
         verbose: int = 1,
         callbacks: list[Callback] | None = None,
+        resume_from: str | os.PathLike | None = None,
     ) -> dict[str, list[float]]:
         """Train on shuffled mini-batches; return the per-epoch history.
 
         Parameters
         ----------
-        X : ndarray of shape (N, ...)
-            Inputs, the batch on the first axis.
+        X : ndarray of shape (N, ...), or an iterable of batches
+            Inputs, the batch on the first axis. A memory-mapped array is read
+            one batch at a time. Instead of arrays, ``X`` may be an iterable of
+            ``(x_batch, y_batch)`` pairs (iterated anew every epoch) or a
+            function returning one; then ``y`` is None.
         y : ndarray
             Targets in a form the loss takes (see ``nnscratch.losses``).
         epochs : int, default 100
+            Epochs in total; a run resumed from a file trains the rest.
         batch_size : int, default 32
             The last batch of an epoch may be smaller.
-        X_val, y_val : ndarray, optional
+        X_val, y_val : ndarray or iterable of batches, optional
             Validation data, scored after every epoch (``val_loss``, ...).
         early_stopping_patience : int, optional
             Stop after this many epochs without a strictly lower ``val_loss``
             and end with the best weights (needs validation data).
         verbose : int, default 1
-            0 trains silently; 1 and 2 print a line per epoch.
+            0 trains silently, 1 shows a progress bar per epoch, 2 prints one
+            line per epoch.
         callbacks : list of Callback, optional
             Hooks run during training, e.g. ``EarlyStopping``.
+        resume_from : path-like, optional
+            A file written by :meth:`save` during an earlier run of this same
+            network: its weights, optimizer state, random state, history and
+            early-stopping state are loaded, and training continues up to
+            ``epochs`` in total, exactly as if it had never stopped.
 
         Returns
         -------
         dict of str to list of float
             ``loss`` (including penalties) and, unless the loss is ``'mse'``,
             ``accuracy``; with validation data ``val_loss`` and
-            ``val_accuracy``. One entry per epoch trained.
+            ``val_accuracy``. One entry per epoch of this call, or of the whole
+            run when resuming.
+
+        Notes
+        -----
+        Ctrl-C stops training after the current batch and returns the history
+        so far (with early stopping, the best weights are restored).
         """
-        X, y = self._check_data("X", X, "y", y)
-        has_val = X_val is not None or y_val is not None
-        if has_val:
-            X_val, y_val = self._check_data("X_val", X_val, "y_val", y_val)
+        data = self._data("X", X, "y", y)
+        val_data = None
+        if X_val is not None or y_val is not None:
+            val_data = self._data("X_val", X_val, "y_val", y_val)
         epochs = check_positive_int("epochs", epochs)
         batch_size = check_positive_int("batch_size", batch_size)
         if isinstance(verbose, bool) or not isinstance(verbose, int) or verbose < 0:
             raise ValueError(f"verbose: expected 0, 1 or 2. Received: {verbose!r}")
+        self._check_last_batch(data, batch_size)
         callbacks = list(callbacks or [])
         if early_stopping_patience is not None:
-            if not has_val:
+            if val_data is None:
                 raise ValueError(
                     "early_stopping_patience: expected validation data (X_val, "
                     "y_val) to watch val_loss. Received none"
                 )
-            callbacks.append(
+            # First, so that callbacks after it (a checkpoint) see its state.
+            callbacks.insert(
+                0,
                 EarlyStopping(
                     patience=early_stopping_patience, restore_best_weights=True
-                )
+                ),
             )
-        return self._fit(X, y, epochs, batch_size, X_val, y_val, verbose, callbacks)
+        first_epoch = 0
+        early_stopping_states: list[dict] = []
+        if resume_from is not None:
+            first_epoch, early_stopping_states = self._resume(resume_from)
+        else:
+            self.history, self.epochs_done = {}, 0
+        for name, source in (("X", data), ("X_val", val_data)):
+            _check_reusable(name, source, epochs - first_epoch)
 
-    def _fit(
-        self,
-        X: np.ndarray,
-        y: np.ndarray,
-        epochs: int,
-        batch_size: int,
-        X_val: np.ndarray | None,
-        y_val: np.ndarray | None,
-        verbose: int,
-        callbacks: list[Callback],
-    ) -> dict[str, list[float]]:
-        history: dict[str, list[float]] = {}
         self.stop_training = False
+        self.callbacks = callbacks
         for callback in callbacks:
             callback.model = self
             callback.on_train_begin()
-        for epoch in range(epochs):
-            for callback in callbacks:
-                callback.on_epoch_begin(epoch)
-            try:
-                logs = self._train_epoch(X, y, batch_size, epoch, callbacks)
-            except TrainingDivergedError as error:
-                warnings.warn(str(error), RuntimeWarning, stacklevel=3)
-                break
-            if X_val is not None:
-                logs.update(
-                    {f"val_{k}": v for k, v in self._score(X_val, y_val).items()}
-                )
-            for key, value in logs.items():
-                history.setdefault(key, []).append(value)
-            if verbose:
-                metrics = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
-                print(f"Epoch {epoch + 1}/{epochs} - {metrics}")
-            for callback in callbacks:
-                callback.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        for callback in callbacks:
-            callback.on_train_end()
-        return history
+        stoppers = [c for c in callbacks if isinstance(c, EarlyStopping)]
+        for stopper, state in zip(stoppers, early_stopping_states, strict=False):
+            stopper.set_state(state)
+        run = TrainingRun(self, data, val_data, epochs, batch_size, verbose, callbacks)
+        history = run.run(first_epoch)
+        return self.history if resume_from is not None else history
 
-    def _train_epoch(
-        self,
-        X: np.ndarray,
-        y: np.ndarray,
-        batch_size: int,
-        epoch: int,
-        callbacks: list[Callback],
-    ) -> dict[str, float]:
-        """One pass over shuffled ``X``; returns the epoch's mean loss and accuracy."""
-        order = self.rng.permutation(len(X))
-        loss_sum, correct_sum = 0.0, 0.0
-        for batch, start in enumerate(range(0, len(X), batch_size)):
-            # Sorted indices read a memory-mapped X front to back; the order
-            # within a batch does not change the (summed) gradient.
-            index = np.sort(order[start : start + batch_size])
-            x_batch = np.asarray(X[index], dtype=self.dtype)
-            y_batch = y[index]
-            # Overflow in a diverging network is reported by TrainingDivergedError.
-            with np.errstate(over="ignore", invalid="ignore"):
-                try:
-                    loss, output = self.train_step(x_batch, y_batch)
-                except TrainingDivergedError as error:
-                    raise TrainingDivergedError(
-                        f"Training stopped at epoch {epoch + 1}, batch {batch + 1}: "
-                        f"{error}. The weights of the last good step are kept."
-                    ) from None
-            loss_sum += loss * len(index)
-            if self.loss_name != "mse":
-                correct_sum += accuracy(y_batch, output) * len(index)
-            for callback in callbacks:
-                callback.on_batch_end(batch, {"loss": loss})
-        logs = {"loss": loss_sum / len(X)}
-        if self.loss_name != "mse":
-            logs["accuracy"] = correct_sum / len(X)
-        return logs
+    def _resume(self, path: str | os.PathLike) -> tuple[int, list[dict]]:
+        """Load a saved run into this model; return (epochs done, stopper states)."""
+        from nnscratch.engine.serialization import load_model, model_config
+
+        saved = load_model(path)
+        mine, theirs = model_config(self), model_config(saved)
+        for key in ("loss_name", "layers"):
+            if mine[key] != theirs[key]:
+                raise ValueError(
+                    f"resume_from: expected a file saved from this network "
+                    f"({key} {mine[key]!r}). Received {theirs[key]!r}"
+                )
+        if type(saved.optimizer) is not type(self.optimizer):
+            raise ValueError(
+                f"resume_from: expected a {type(self.optimizer).__name__} run. "
+                f"Received a {type(saved.optimizer).__name__} run"
+            )
+        if saved.epochs_done == 0:
+            raise ValueError(
+                "resume_from: expected a file saved after training. Received "
+                "one with no training state"
+            )
+        self.set_weights(saved.get_weights())
+        self.optimizer.__dict__.update(saved.optimizer.__dict__)
+        self.rng.bit_generator.state = saved.rng.bit_generator.state
+        self.history, self.epochs_done = saved.history, saved.epochs_done
+        return saved.epochs_done, saved.early_stopping_states
+
+    def _check_last_batch(self, data: Any, batch_size: int) -> None:
+        """Refuse a split whose last batch is too small for a layer (BatchNorm)."""
+        needed = max(getattr(layer, "min_batch_size", 1) for layer in self.layers)
+        if isinstance(data, ArrayData) and needed > 1:
+            remainder = data.n_samples % batch_size or batch_size
+            if remainder < needed:
+                layer = next(
+                    layer
+                    for layer in self.layers
+                    if getattr(layer, "min_batch_size", 1) == needed
+                )
+                raise ValueError(
+                    f"batch_size: {type(layer).__name__} needs at least {needed} "
+                    f"samples per training batch. Received batch_size={batch_size}, "
+                    f"which leaves a last batch of {remainder} of "
+                    f"{data.n_samples} samples"
+                )
 
     # --------------------------------------------------------------- inference
-    def predict(self, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    @property
+    def reports_accuracy(self) -> bool:
+        """Whether this model reports accuracy: every loss but ``mse``."""
+        return self.loss_name != "mse"
+
+    def predict(self, X: Any, batch_size: int = 256) -> np.ndarray:
         """Network outputs for ``X`` (probabilities for sigmoid/softmax heads).
 
         Parameters
         ----------
-        X : ndarray of shape (N, ...)
+        X : ndarray of shape (N, ...), or an iterable of batches
+            A memory-mapped array is read one batch at a time; an iterable
+            may yield ``x_batch`` arrays or ``(x_batch, y_batch)`` pairs.
         batch_size : int, default 256
             Rows run at a time, which bounds memory; the result is the same.
 
@@ -370,33 +408,49 @@ class NeuralNetwork:
         -------
         ndarray of shape (N, outputs)
         """
-        X = check_float_array("X", X, min_ndim=2)
-        self._check_output_shape(X)
         batch_size = check_positive_int("batch_size", batch_size)
-        outputs = [
-            self.forward(np.asarray(X[start : start + batch_size], dtype=self.dtype))
-            for start in range(0, len(X), batch_size)
-        ]
+        if is_batch_source(X):
+            batches = (
+                item[0] if isinstance(item, tuple | list) else item
+                for item in iterate_source("X", X)
+            )
+        else:
+            X = check_float_array("X", X, min_ndim=2, check_finite=False)
+            check_finite_in_chunks("X", X)
+            self._check_output_shape(X)
+            batches = (X[i : i + batch_size] for i in range(0, len(X), batch_size))
+        outputs = []
+        for x_batch in batches:
+            if is_batch_source(X):
+                x_batch = check_float_array("X", x_batch, min_ndim=2)
+            outputs.append(self.forward(np.asarray(x_batch, dtype=self.dtype)))
+        if not outputs:
+            raise ValueError("X: expected at least one batch. Received none")
         return np.concatenate(outputs)
 
-    def evaluate(
-        self, X: np.ndarray, y: np.ndarray, batch_size: int = 256
-    ) -> dict[str, float]:
-        """Loss (including penalties) and, unless ``mse``, accuracy on ``(X, y)``."""
-        X, y = self._check_data("X", X, "y", y)
-        return self._score(X, y, check_positive_int("batch_size", batch_size))
+    def evaluate(self, X: Any, y: Any = None, batch_size: int = 256) -> dict:
+        """Loss (including penalties) and, unless ``mse``, accuracy on ``(X, y)``.
 
-    def _score(self, X: np.ndarray, y: np.ndarray, batch_size: int = 256) -> dict:
-        loss_sum, outputs = 0.0, []
-        for start in range(0, len(X), batch_size):
-            x_batch = np.asarray(X[start : start + batch_size], dtype=self.dtype)
-            y_batch = y[start : start + batch_size]
+        ``X`` may also be an iterable of ``(x_batch, y_batch)`` pairs, as in
+        :meth:`train`.
+        """
+        batch_size = check_positive_int("batch_size", batch_size)
+        return self.score(self._data("X", X, "y", y), batch_size)
+
+    def score(self, data: Any, batch_size: int = 256) -> dict[str, float]:
+        """Sample-weighted mean loss (and accuracy) over checked data, in order."""
+        samples, loss_sum, correct = 0, 0.0, 0.0
+        for x_batch, y_batch in data.batches(batch_size):
             data_loss, output, _ = self._loss_and_output(x_batch, y_batch, False)
-            loss_sum += data_loss * len(x_batch)
-            outputs.append(output)
-        scores = {"loss": loss_sum / len(X) + self.regularization_loss()}
-        if self.loss_name != "mse":
-            scores["accuracy"] = accuracy(y, np.concatenate(outputs))
+            samples += len(output)
+            loss_sum += data_loss * len(output)
+            if self.reports_accuracy:
+                correct += accuracy(y_batch, output) * len(output)
+        if samples == 0:
+            raise ValueError("X: expected at least one batch. Received none")
+        scores = {"loss": loss_sum / samples + self.regularization_loss()}
+        if self.reports_accuracy:
+            scores["accuracy"] = correct / samples
         return scores
 
     # ---------------------------------------------------------------- checking
@@ -406,17 +460,42 @@ class NeuralNetwork:
             raise ValueError("the model has no layers: expected add() before use")
         return self.forward(np.asarray(X[:1], dtype=self.dtype)).shape
 
-    def _check_data(
-        self, x_name: str, X: Any, y_name: str, y: Any
+    def _data(self, x_name: str, X: Any, y_name: str, y: Any) -> Any:
+        """Wrap training or evaluation data, checked: arrays now, streams per batch."""
+        if is_batch_source(X):
+            if y is not None:
+                raise ValueError(
+                    f"{y_name}: expected None when {x_name} yields (x, y) batches. "
+                    f"Received {type(y).__name__}"
+                )
+            return StreamData(
+                x_name,
+                X,
+                lambda xb, yb: self._check_arrays(x_name, xb, y_name, yb, False),
+            )
+        return ArrayData(
+            *self._check_arrays(x_name, X, y_name, y, True), dtype=self.dtype
+        )
+
+    def _check_arrays(
+        self, x_name: str, X: Any, y_name: str, y: Any, scan_all: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Validate inputs and targets; return the targets as the loss takes them."""
+        """Validate inputs and targets; return the targets as the loss takes them.
+
+        With ``scan_all`` a large (memory-mapped) ``X`` is scanned for NaN in
+        blocks; otherwise ``X`` is one batch, converted to the model's dtype.
+        """
         if X is None or y is None:
             raise ValueError(
                 f"{x_name}, {y_name}: expected both arrays. Received "
                 f"{x_name}={'None' if X is None else 'array'}, "
                 f"{y_name}={'None' if y is None else 'array'}"
             )
-        X = check_float_array(x_name, X, min_ndim=2)
+        if scan_all:
+            X = check_float_array(x_name, X, min_ndim=2, check_finite=False)
+            check_finite_in_chunks(x_name, X)
+        else:
+            X = np.asarray(check_float_array(x_name, X, min_ndim=2), dtype=self.dtype)
         y = check_float_array(y_name, y, min_ndim=1)
         if len(X) != len(y):
             raise ValueError(
@@ -452,4 +531,16 @@ class NeuralNetwork:
         return (
             f"NeuralNetwork(loss_name={self.loss_name!r}, "
             f"optimizer={self.optimizer!r}, layers=[{layers}])"
+        )
+
+
+def _check_reusable(name: str, data: Any, epochs: int) -> None:
+    """A generator object can be read once: refuse it for several epochs."""
+    if not isinstance(data, StreamData) or epochs <= 1 or callable(data.source):
+        return
+    if iter(data.source) is data.source:
+        raise ValueError(
+            f"{name}: expected an iterable that can be read once per epoch for "
+            f"{epochs} epochs. Received a one-pass {type(data.source).__name__}; "
+            "pass a function that returns a new generator, or a list"
         )

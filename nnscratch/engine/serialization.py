@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnscratch.core.layer import LAYER_TYPES
+from nnscratch.engine.callbacks import EarlyStopping
 from nnscratch.optimizers.optimizer import OPTIMIZER_TYPES
 from nnscratch.utils.io import atomic_write
 
@@ -60,13 +61,58 @@ def model_config(model: NeuralNetwork) -> dict[str, Any]:
     }
 
 
+def training_state(model: NeuralNetwork) -> tuple[dict, dict[str, np.ndarray]]:
+    """What a resumed run needs beyond the weights: JSON part and arrays.
+
+    Optimizer moments and step count, the random generator's state (which
+    drives shuffling and dropout), the history, and each early stopper's
+    counters and best weights.
+    """
+    optimizer = model.optimizer
+    arrays = {}
+    for i, state in enumerate(optimizer.state or []):
+        for name, array in state.items():
+            arrays[f"training.optimizer.{i}.{name}"] = array
+    stoppers = []
+    for j, stopper in enumerate(
+        c for c in model.callbacks if isinstance(c, EarlyStopping)
+    ):
+        state = stopper.get_state()
+        for k, array in enumerate(state.pop("best_weights") or []):
+            arrays[f"training.early_stopping.{j}.{k}"] = array
+        stoppers.append({**state, "has_best_weights": stopper.best_weights is not None})
+    config = {
+        "epochs_done": model.epochs_done,
+        "history": model.history,
+        "rng": model.rng.bit_generator.state,
+        "optimizer": {
+            "iterations": optimizer.iterations,
+            "state": None
+            if optimizer.state is None
+            else [sorted(state) for state in optimizer.state],
+        },
+        "early_stopping": stoppers,
+    }
+    return config, arrays
+
+
 def save_model(model: NeuralNetwork, path: str | os.PathLike) -> None:
-    """Write ``model`` to ``path`` through a temporary file and a rename."""
-    arrays = {CONFIG_KEY: np.array(json.dumps(model_config(model)))}
+    """Write ``model`` to ``path`` through a temporary file and a rename.
+
+    A model that has trained also carries its training state (see
+    :func:`training_state`), so that ``train(resume_from=path)`` continues
+    the run exactly.
+    """
+    config = model_config(model)
+    arrays = {}
     for index, layer in enumerate(model.layers):
         for store_name in ("params", "buffers"):
             for name, array in getattr(layer, store_name).items():
                 arrays[_array_key(index, store_name, name)] = array
+    if model.epochs_done:
+        config["training"], training_arrays = training_state(model)
+        arrays.update(training_arrays)
+    arrays[CONFIG_KEY] = np.array(json.dumps(config))
     with atomic_write(path) as handle:
         np.savez(handle, **arrays)
 
@@ -121,6 +167,8 @@ def _rebuild(archive: np.lib.npyio.NpzFile) -> NeuralNetwork:
         for store_name in ("params", "buffers")
         for name, array in getattr(layer, store_name).items()
     }
+    if config.get("training") is not None:
+        expected.update(_restore_training(model, config["training"]))
     found = set(archive.files) - {CONFIG_KEY}
     if found != set(expected):
         missing, extra = sorted(set(expected) - found), sorted(found - set(expected))
@@ -192,3 +240,74 @@ def _read_array(
     if not np.isfinite(array).all():
         raise ValueError(f"{key}: expected finite values. Received NaN or infinity")
     return array
+
+
+def _restore_training(model: NeuralNetwork, training: Any) -> dict[str, np.ndarray]:
+    """Set the saved training state on ``model``; return the arrays to read.
+
+    Every array is allocated here from the architecture, so the file only
+    fills arrays of shapes this code chose.
+    """
+    if not isinstance(training, dict):
+        raise ValueError("expected 'training' to be a JSON object")
+    epochs_done = training.get("epochs_done")
+    history = training.get("history")
+    if (
+        not isinstance(epochs_done, int)
+        or isinstance(epochs_done, bool)
+        or (epochs_done < 1)
+    ):
+        raise ValueError(f"expected epochs_done >= 1. Received {epochs_done!r}")
+    if not isinstance(history, dict) or not all(
+        isinstance(values, list) and all(isinstance(v, float | int) for v in values)
+        for values in history.values()
+    ):
+        raise ValueError("expected the history as lists of numbers")
+    try:
+        model.rng.bit_generator.state = training.get("rng")
+    except (TypeError, ValueError, KeyError) as error:
+        raise ValueError(f"expected a PCG64 generator state: {error}") from None
+    model.epochs_done, model.history = epochs_done, history
+    targets = _restore_optimizer(model, training.get("optimizer"))
+    stoppers = training.get("early_stopping")
+    if not isinstance(stoppers, list):
+        raise ValueError("expected 'early_stopping' to be a list")
+    for j, state in enumerate(stoppers):
+        if not isinstance(state, dict) or not {"wait", "best", "best_epoch"} <= set(
+            state
+        ):
+            raise ValueError("expected early_stopping entries with wait and best")
+        weights = None
+        if state.get("has_best_weights"):
+            weights = [np.empty_like(a) for a in model._state_arrays()]
+            for k, array in enumerate(weights):
+                targets[f"training.early_stopping.{j}.{k}"] = array
+        model.early_stopping_states.append(
+            {key: state[key] for key in ("wait", "best", "best_epoch")}
+            | {"best_weights": weights}
+        )
+    return targets
+
+
+def _restore_optimizer(model: NeuralNetwork, saved: Any) -> dict[str, np.ndarray]:
+    optimizer = model.optimizer
+    if not isinstance(saved, dict) or not isinstance(saved.get("iterations"), int):
+        raise ValueError("expected the optimizer's iterations in 'training'")
+    optimizer.iterations = saved["iterations"]
+    if saved.get("state") is None:
+        return {}
+    params, _ = model._params_and_grads()
+    states = [optimizer.initial_state(param) for param in params]
+    expected_names = [sorted(state) for state in states]
+    if saved["state"] != expected_names:
+        raise ValueError(
+            f"expected optimizer state entries {expected_names}. "
+            f"Received {saved['state']!r}"
+        )
+    optimizer.state = states
+    optimizer._shapes = [param.shape for param in params]
+    return {
+        f"training.optimizer.{i}.{name}": array
+        for i, state in enumerate(states)
+        for name, array in state.items()
+    }

@@ -29,6 +29,15 @@ class Activation(Layer):
     - tanh:    ``y = tanh(x)``;  ``dx = g * (1 - y**2)``
     - softmax: ``y_k = exp(x_k) / sum_j exp(x_j)``;
       ``dx = y * (g - sum_k g_k y_k)`` (the Jacobian-vector product)
+    - leaky_relu: ``y = x if x > 0 else 0.01 * x``;
+      ``dx = g * (1 if x > 0 else 0.01)``
+    - elu:     ``y = x if x > 0 else exp(x) - 1``;
+      ``dx = g * (1 if x > 0 else y + 1)``
+    - gelu:    ``y = x * Phi(x)``, ``Phi(x) = (1 + erf(x / sqrt(2))) / 2`` (exact,
+      as torch's default); ``dx = g * (Phi(x) + x * exp(-x**2 / 2) / sqrt(2 pi))``
+    - softplus: ``y = log(1 + exp(x))``;  ``dx = g * (1 - exp(-y))``
+      (``= g * sigmoid(x)``)
+    - linear:  ``y = x``;  ``dx = g``
 
     Examples
     --------
