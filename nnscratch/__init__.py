@@ -7,6 +7,7 @@ Examples
 
 from nnscratch.core.layer import Layer
 from nnscratch.engine.callbacks import Callback, EarlyStopping
+from nnscratch.engine.gradient_check import check_gradients
 from nnscratch.engine.model import NeuralNetwork
 from nnscratch.layers.activation import Activation
 from nnscratch.layers.batchnorm import BatchNorm
@@ -37,6 +38,7 @@ __all__ = [
     "NeuralNetwork",
     "Optimizer",
     "accuracy",
+    "check_gradients",
     "get_moons_data",
     "get_spirals_data",
     "get_toy_data",

@@ -16,6 +16,10 @@ import numpy as np
 import pytest
 import torch
 
+# Central differences, tested on its own in nnscratch's doctests and in
+# tests/test_gradient_check.py against a hand-derived gradient.
+from nnscratch.engine.gradient_check import numerical_gradient
+
 TOLERANCE = {"rtol": 1e-6, "atol": 1e-6}
 
 
@@ -75,26 +79,6 @@ def compare_layer_with_torch(
         np.testing.assert_allclose(
             layer.grads[name], to_numpy(param_t.grad), **TOLERANCE, err_msg=name
         )
-
-
-def numerical_gradient(
-    f: Callable[[], float], array: np.ndarray, eps: float = 1e-6
-) -> np.ndarray:
-    """Central differences ``(f(a + eps) - f(a - eps)) / 2eps``, entry by entry.
-
-    ``array`` is perturbed in place and restored, so ``f`` sees the change.
-    """
-    grad = np.zeros_like(array, dtype=np.float64)
-    flat, flat_grad = array.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        original = flat[i]
-        flat[i] = original + eps
-        plus = f()
-        flat[i] = original - eps
-        minus = f()
-        flat[i] = original
-        flat_grad[i] = (plus - minus) / (2 * eps)
-    return grad
 
 
 def check_layer_gradients(

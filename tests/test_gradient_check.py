@@ -9,6 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nnscratch import SGD, Activation, Dense, Dropout, Layer, NeuralNetwork
+from nnscratch.engine.gradient_check import check_gradients
+from nnscratch.utils.data import get_toy_data
 
 HIDDEN_ACTIVATIONS = ["relu", "sigmoid", "tanh", "softmax"]
 
@@ -138,3 +140,95 @@ def test_random_network_gradients(n, sizes, hidden, loss_name, l2_lambda, seed):
             if isinstance(layer, Dense) and np.min(np.abs(pre)) < 1e-4:
                 return  # a pre-activation sits on the kink; skip this draw
     assert_network_gradients(model, X, y)
+
+
+class Square(Layer):
+    """y = x**2 elementwise, with a correct or a deliberately wrong backward."""
+
+    def __init__(self, wrong=False):
+        super().__init__()
+        self.params = {"scale": np.array([1.5])}
+        self.grads = {"scale": np.zeros(1)}
+        self.wrong = wrong
+
+    def forward(self, x, training=False):
+        self._input = x
+        return self.params["scale"] * x**2
+
+    def backward(self, grad):
+        x = self._input
+        self.grads["scale"] = np.array([np.sum(grad * x**2)])
+        factor = 3.0 if self.wrong else 2.0  # the bug: d(x^2)/dx is 2x
+        return grad * factor * self.params["scale"] * x
+
+
+@pytest.mark.parametrize("wrong, bad_keys", [(False, set()), (True, {"0:Dense.W"})])
+def test_check_gradients_finds_a_wrong_backward(wrong, bad_keys):
+    model = NeuralNetwork(loss_name="mse", optimizer=SGD(), seed=0)
+    model.add(Dense(3, 2))
+    model.add(Square(wrong=wrong))
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
+    weights = model.get_weights()
+    errors = check_gradients(model, X, y)
+    assert set(errors) == {"0:Dense.W", "0:Dense.b", "1:Square.scale"}
+    assert {key for key, error in errors.items() if error > 1e-3} >= bad_keys
+    if not wrong:
+        assert max(errors.values()) < 1e-7
+    else:
+        assert errors["1:Square.scale"] < 1e-7  # its own gradient is right
+    for before, after in zip(weights, model.get_weights(), strict=True):
+        assert after.dtype == np.float32
+        np.testing.assert_array_equal(before, after)
+
+
+def test_numerical_gradient_of_a_known_function():
+    # f(w) = w0^2 * w1 -> df/dw0 = 2 w0 w1 = -12, df/dw1 = w0^2 = 9.
+    w = np.array([3.0, -2.0])
+    numeric = numerical_gradient(lambda: float(w[0] ** 2 * w[1]), w)
+    np.testing.assert_allclose(numeric, [-12.0, 9.0], rtol=1e-8)
+    np.testing.assert_array_equal(w, [3.0, -2.0])
+
+
+def test_tracked_statistics_match_a_hand_computation():
+    # One Dense(1, 1) with w = 2, b = 0, SGD lr 0.1, MSE, one batch x = [1, 3],
+    # targets [0, 0]:
+    #   outputs y = [2, 6]: mean 4, std 2
+    #   dL/dy = 2 (y - t) / 2 = [2, 6]; dW = sum(x * dL/dy) = 2 + 18 = 20,
+    #   db = 8; grad_norm = sqrt(20^2 + 8^2) = sqrt(464)
+    #   update = -0.1 * (20, 8) -> ||update|| = 0.1 sqrt(464); ||theta|| = 2
+    model = NeuralNetwork(loss_name="mse", optimizer=SGD(0.1), seed=0, dtype="float64")
+    layer = Dense(1, 1)
+    model.add(layer)
+    layer.params["W"][...] = 2.0
+    layer.params["b"][...] = 0.0
+    history = model.train(
+        np.array([[1.0], [3.0]]),
+        np.zeros((2, 1)),
+        epochs=1,
+        batch_size=2,
+        verbose=0,
+        track=True,
+    )
+    assert history["0:Dense/activation_mean"] == [4.0]
+    assert history["0:Dense/activation_std"] == [2.0]
+    assert history["0:Dense/grad_norm"] == pytest.approx([np.sqrt(464)])
+    assert history["0:Dense/update_ratio"] == pytest.approx([0.1 * np.sqrt(464) / 2])
+
+
+def test_tracking_shows_sigmoid_gradients_vanish_where_relu_keeps_them():
+    X, y, _, _ = get_toy_data(n_samples=200)
+    first_layer_norms = {}
+    for hidden in ("sigmoid", "relu"):
+        model = NeuralNetwork(loss_name="bce", optimizer=SGD(0.05), seed=0)
+        model.add(Dense(2, 16, initialization="random_normal"))
+        model.add(Activation(hidden))
+        for _ in range(4):
+            model.add(Dense(16, 16, initialization="random_normal"))
+            model.add(Activation(hidden))
+        model.add(Dense(16, 1))
+        model.add(Activation("sigmoid"))
+        history = model.train(X, y, epochs=1, verbose=0, track=True)
+        first_layer_norms[hidden] = history["0:Dense/grad_norm"][0]
+        assert len([k for k in history if k.endswith("/activation_std")]) == 12
+    assert first_layer_norms["sigmoid"] < first_layer_norms["relu"] / 10

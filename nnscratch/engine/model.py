@@ -21,6 +21,7 @@ from nnscratch.engine.batches import (
     iterate_source,
 )
 from nnscratch.engine.callbacks import Callback, EarlyStopping
+from nnscratch.engine.tracking import LayerStatsTracker
 from nnscratch.engine.training import TrainingDivergedError, TrainingRun
 from nnscratch.losses.losses import get_loss
 from nnscratch.optimizers.adam import Adam
@@ -96,6 +97,7 @@ class NeuralNetwork:
         self.epochs_done = 0
         self.callbacks: list[Callback] = []
         self.early_stopping_states: list[dict] = []
+        self.tracker: LayerStatsTracker | None = None
 
     # ----------------------------------------------------------------- building
     def add(self, layer: Layer) -> None:
@@ -136,10 +138,18 @@ class NeuralNetwork:
         ]
 
     # ------------------------------------------------------------------ forward
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Run ``x`` through every layer; ``x`` must already be in ``self.dtype``."""
-        for layer in self.layers:
+    def forward(
+        self, x: np.ndarray, training: bool = False, layers: list | None = None
+    ) -> np.ndarray:
+        """Run ``x`` through every layer (or the given ``layers``) in order.
+
+        ``x`` must already be in ``self.dtype``. While a tracker is attached
+        (``train(track=True)``) it sees each training output.
+        """
+        for layer in self.layers if layers is None else layers:
             x = layer.forward(x, training=training)
+            if training and self.tracker is not None:
+                self.tracker.observe_output(layer, x)
         return x
 
     @property
@@ -163,10 +173,8 @@ class NeuralNetwork:
         """Forward pass: data loss, network output and, if ``backward``, the
         gradient that starts backpropagation (into the logits when fused)."""
         if self._fused_output:
-            logits = x
-            for layer in self.layers[:-1]:
-                logits = layer.forward(logits, training=training)
-            output = self.layers[-1].forward(logits, training=training)
+            logits = self.forward(x, training, self.layers[:-1])
+            output = self.forward(logits, training, self.layers[-1:])
             data_loss = self.loss.value_from_logits(logits, y)
             grad = self.loss.gradient_from_logits(logits, y) if backward else None
         else:
@@ -252,6 +260,7 @@ class NeuralNetwork:
         verbose: int = 1,
         callbacks: list[Callback] | None = None,
         resume_from: str | os.PathLike | None = None,
+        track: bool = False,
     ) -> dict[str, list[float]]:
         """Train on shuffled mini-batches; return the per-epoch history.
 
@@ -283,6 +292,10 @@ class NeuralNetwork:
             network: its weights, optimizer state, random state, history and
             early-stopping state are loaded, and training continues up to
             ``epochs`` in total, exactly as if it had never stopped.
+        track : bool, default False
+            Also record, per layer and epoch, the mean and standard deviation
+            of its outputs, the norm of its weight gradients and the
+            update-to-weight ratio (see ``nnscratch.engine.tracking``).
 
         Returns
         -------
@@ -338,7 +351,11 @@ class NeuralNetwork:
         for stopper, state in zip(stoppers, early_stopping_states, strict=False):
             stopper.set_state(state)
         run = TrainingRun(self, data, val_data, epochs, batch_size, verbose, callbacks)
-        history = run.run(first_epoch)
+        self.tracker = LayerStatsTracker(self) if track else None
+        try:
+            history = run.run(first_epoch)
+        finally:
+            self.tracker = None
         return self.history if resume_from is not None else history
 
     def _resume(self, path: str | os.PathLike) -> tuple[int, list[dict]]:

@@ -134,20 +134,31 @@ class TrainingRun:
         if self.val_data is not None:
             scores = self.model.score(self.val_data)
             logs.update({f"val_{key}": value for key, value in scores.items()})
+        progress_logs = dict(logs)
+        if self.model.tracker is not None:
+            logs.update(self.model.tracker.epoch_stats())
         if progress is not None:
-            progress.set_postfix(logs, refresh=True)
+            progress.set_postfix(progress_logs, refresh=True)
             progress.close()
         elif self.verbose == 2:
-            metrics = " - ".join(f"{key}: {value:.4f}" for key, value in logs.items())
+            metrics = " - ".join(
+                f"{key}: {value:.4f}" for key, value in progress_logs.items()
+            )
             self.say(f"Epoch {epoch + 1}/{self.epochs} - {metrics}")
         return logs
 
     def step(self, x_batch: np.ndarray, y_batch: np.ndarray, epoch: int, batch: int):
         """One optimizer step; a non-finite loss names where it happened."""
         # Overflow in a diverging network is reported by TrainingDivergedError.
+        tracker = self.model.tracker
         with np.errstate(over="ignore", invalid="ignore"):
             try:
-                return self.model.train_step(x_batch, y_batch)
+                if tracker is None:
+                    return self.model.train_step(x_batch, y_batch)
+                tracker.before_step()
+                result = self.model.train_step(x_batch, y_batch)
+                tracker.after_step()
+                return result
             except TrainingDivergedError as error:
                 raise TrainingDivergedError(
                     f"Training stopped at epoch {epoch + 1}, batch {batch + 1}: "
