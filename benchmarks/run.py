@@ -1,0 +1,174 @@
+"""nnscratch against its peers, side by side, in one run.
+
+Each (system, workload) pair runs in a fresh subprocess, so its peak memory
+(``ru_maxrss``) is its own. Every run trains the same network on the same
+random data for 1 warm-up epoch plus 3 timed epochs and reports the median
+seconds per epoch. Usage::
+
+    pip install -e '.[bench]'
+    python benchmarks/run.py              # workloads A and B, all peers
+    python benchmarks/run.py --scaling    # also: time vs batch size and width
+
+Workload A, an MLP: 20,000 x 784 inputs, 10 classes, 784-256-128-10 ReLU,
+softmax + cross-entropy, Adam 1e-3, batch 128, shuffled every epoch.
+Workload B, a small CNN: 4,000 x 1 x 28 x 28, Conv2D(1->8, 3x3) -> ReLU ->
+MaxPool 2x2 -> Flatten -> Dense(1352->10), Adam 1e-3, batch 64.
+
+Peers are optional (the ``bench`` extra); one that is missing is reported,
+not fatal. Quote ratios from a single run on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from peers import SYSTEMS, WORKLOADS, Workload  # noqa: E402
+
+
+def gemm_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
+    """The float32 matrix-multiply rate this machine's BLAS reaches."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    seconds = (time.perf_counter() - start) / repeats
+    return 2 * size**3 / seconds / 1e9
+
+
+def run_worker(system: str, workload: str, options: dict) -> None:
+    """Child process: train, time, and print one JSON line of results."""
+    spec = WORKLOADS[workload](**options)
+    runner = SYSTEMS[system](spec)
+    runner.epoch()  # warm-up: first-call allocations, BLAS thread start-up
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        runner.epoch()
+        times.append((time.perf_counter() - start) * runner.scale)
+    rss_after_warmup = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    runner.predict()
+    predict_seconds = (time.perf_counter() - start) * runner.scale
+    print(
+        json.dumps(
+            {
+                "seconds": statistics.median(times),
+                "predict_seconds": predict_seconds,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                / 1024,
+                "rss_growth_mb": (
+                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                    - rss_after_warmup
+                )
+                / 1024,
+                "final_loss": runner.loss(),
+            }
+        )
+    )
+
+
+def measure(system: str, workload: str, options: dict) -> dict:
+    """Run one worker in its own process; a failure is reported, not raised."""
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        system,
+        workload,
+        json.dumps(options),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+    if result.returncode != 0:
+        reason = (result.stderr.strip().splitlines() or ["failed"])[-1]
+        return {"error": reason[:100]}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def table(workload: Workload, results: dict, peak: float) -> str:
+    reference = results.get("pytorch", {}).get("seconds")
+    rows = [
+        f"Workload {workload.name}: {workload.description} "
+        f"({workload.flops_per_epoch / 1e9:.1f} GFLOP per epoch)",
+        "| system | s/epoch | x PyTorch | GFLOP/s | % GEMM peak | predict s "
+        "| peak RSS MB | RSS growth MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for system, result in results.items():
+        if "error" in result:
+            rows.append(f"| {system} | not run: {result['error']} | | | | | | |")
+            continue
+        seconds = result["seconds"]
+        gflops = workload.flops_per_epoch / seconds / 1e9
+        ratio = f"{seconds / reference:.2f}" if reference else "-"
+        rows.append(
+            f"| {system} | {seconds:.3f} | {ratio} | {gflops:.0f} | "
+            f"{100 * gflops / peak:.0f}% | {result['predict_seconds']:.3f} | "
+            f"{result['peak_rss_mb']:.0f} | {result['rss_growth_mb']:.1f} |"
+        )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--systems", default=",".join(SYSTEMS))
+    parser.add_argument("--workloads", default="A,B")
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="also time nnscratch and PyTorch over batch sizes",
+    )
+    args = parser.parse_args()
+    if args.worker:
+        system, workload, options = args.worker
+        run_worker(system, workload, json.loads(options))
+        return
+
+    peak = gemm_peak_gflops()
+    print(
+        f"float32 GEMM peak: {peak:.0f} GFLOP/s "
+        f"(threads: {os.environ.get('OMP_NUM_THREADS', 'default')})\n"
+    )
+    for name in args.workloads.split(","):
+        workload = WORKLOADS[name]()
+        results = {
+            system: measure(system, name, {})
+            for system in args.systems.split(",")
+            if name in SYSTEMS[system].workloads
+        }
+        print(table(workload, results, peak) + "\n", flush=True)
+    if args.scaling:
+        for options in scaling_options():
+            workload = WORKLOADS["A"](**options)
+            results = {s: measure(s, "A", options) for s in ("nnscratch", "pytorch")}
+            print(table(workload, results, peak) + "\n", flush=True)
+
+
+def scaling_options() -> list[dict]:
+    """60,000 samples; batch 32 to 1024 at the base width, then wider layers."""
+    options = [{"n_samples": 60_000, "batch_size": b} for b in (32, 128, 512, 1024)]
+    options += [
+        {"n_samples": 60_000, "batch_size": 128, "hidden": [1024, 512]},
+        {"n_samples": 60_000, "batch_size": 128, "hidden": [2048, 1024]},
+    ]
+    return options
+
+
+if __name__ == "__main__":
+    main()
