@@ -6,7 +6,12 @@ Examples
 """
 
 from nnscratch.core.layer import Layer
-from nnscratch.engine.callbacks import Callback, EarlyStopping
+from nnscratch.engine.callbacks import (
+    Callback,
+    EarlyStopping,
+    LearningRateScheduler,
+    ReduceLROnPlateau,
+)
 from nnscratch.engine.gradient_check import check_gradients
 from nnscratch.engine.model import NeuralNetwork
 from nnscratch.layers.activation import Activation
@@ -14,9 +19,17 @@ from nnscratch.layers.batchnorm import BatchNorm
 from nnscratch.layers.dense import Dense
 from nnscratch.layers.dropout import Dropout
 from nnscratch.losses.losses import BCE, CCE, MSE
-from nnscratch.optimizers.adam import Adam
-from nnscratch.optimizers.optimizer import Optimizer
-from nnscratch.optimizers.sgd import SGD
+from nnscratch.optimizers import (
+    SGD,
+    Adagrad,
+    Adam,
+    AdamW,
+    CosineAnnealing,
+    ExponentialDecay,
+    Optimizer,
+    RMSprop,
+    StepDecay,
+)
 from nnscratch.utils.data import get_moons_data, get_spirals_data, get_toy_data
 from nnscratch.utils.metrics import accuracy
 
@@ -28,15 +41,23 @@ __all__ = [
     "MSE",
     "SGD",
     "Activation",
+    "Adagrad",
     "Adam",
+    "AdamW",
     "BatchNorm",
     "Callback",
+    "CosineAnnealing",
     "Dense",
     "Dropout",
     "EarlyStopping",
+    "ExponentialDecay",
     "Layer",
+    "LearningRateScheduler",
     "NeuralNetwork",
     "Optimizer",
+    "RMSprop",
+    "ReduceLROnPlateau",
+    "StepDecay",
     "accuracy",
     "check_gradients",
     "get_moons_data",

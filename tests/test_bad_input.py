@@ -223,8 +223,8 @@ def test_bad_validation_data_is_rejected_before_training(data):
         ),
         (lambda: Dropout(-0.2), r"rate: expected a number in \[0.0, 1.0\)"),
         (
-            lambda: SGD(learning_rate=0),
-            r"learning_rate: expected a number in \(0.0, inf\]. Received: 0",
+            lambda: SGD(learning_rate=-0.1),
+            r"learning_rate: expected a number in \[0.0, inf\]. Received: -0.1",
         ),
         (
             lambda: SGD(momentum=1.0),

@@ -240,3 +240,11 @@ def test_sgd_model_round_trips_its_optimizer(tmp_path):
     model.save(tmp_path / "sgd.npz")
     loaded = NeuralNetwork.load(tmp_path / "sgd.npz")
     assert repr(loaded.optimizer) == "SGD(learning_rate=0.3, momentum=0.7)"
+
+
+def test_a_learning_rate_annealed_to_zero_round_trips(tmp_path):
+    # CosineAnnealing with eta_min=0 ends at exactly 0, as in torch.
+    model = NeuralNetwork(loss_name="mse", optimizer=SGD(0.0))
+    model.add(Dense(2, 2))
+    model.save(tmp_path / "zero.npz")
+    assert NeuralNetwork.load(tmp_path / "zero.npz").optimizer.learning_rate == 0.0

@@ -96,12 +96,17 @@ class TrainingRun:
             with interrupt_after_batch() as interrupted:
                 for epoch in range(first_epoch, self.epochs):
                     logs = self.run_epoch(epoch, interrupted)
-                    for key, value in logs.items():
-                        history.setdefault(key, []).append(value)
-                        model.history.setdefault(key, []).append(value)
+                    # Recorded before the callbacks run, so that a checkpoint
+                    # saved by one of them includes this epoch ...
+                    self.record(history, logs)
                     model.epochs_done = epoch + 1
+                    recorded = set(logs)
                     for callback in self.callbacks:
                         callback.on_epoch_end(epoch, logs)
+                    # ... and once more for what they add (a learning rate).
+                    self.record(
+                        history, {k: logs[k] for k in logs if k not in recorded}
+                    )
                     if model.stop_training:
                         break
         except KeyboardInterrupt:
@@ -111,6 +116,12 @@ class TrainingRun:
         for callback in self.callbacks:
             callback.on_train_end()
         return history
+
+    def record(self, history: dict, logs: dict[str, float]) -> None:
+        """Append an epoch's ``logs`` to this call's and the model's history."""
+        for key, value in logs.items():
+            history.setdefault(key, []).append(value)
+            self.model.history.setdefault(key, []).append(value)
 
     def run_epoch(self, epoch: int, interrupted: Callable[[], bool]) -> dict:
         """One pass over the shuffled training data, then validation."""

@@ -22,6 +22,8 @@ class Adam(Optimizer):
         Decay of the running mean of squared gradients.
     epsilon : float, default 1e-8
         Keeps the denominator away from zero.
+    clipnorm : float, optional
+        Clip the gradients' joint norm first (see :class:`Optimizer`).
 
     Notes
     -----
@@ -29,7 +31,8 @@ class Adam(Optimizer):
 
     - ``m <- beta1 * m + (1 - beta1) * g``
     - ``v <- beta2 * v + (1 - beta2) * g**2``
-    - ``param <- param - lr / (1 - beta1**t) * m / (sqrt(v / (1 - beta2**t)) + eps)``
+    - ``denominator = sqrt(v) / sqrt(1 - beta2**t) + eps``
+    - ``param <- param - lr / (1 - beta1**t) * m / denominator``
 
     The ``1 - beta**t`` factors undo the bias of starting ``m`` and ``v`` at 0.
 
@@ -49,8 +52,9 @@ class Adam(Optimizer):
         beta1: float = 0.9,
         beta2: float = 0.999,
         epsilon: float = 1e-8,
+        clipnorm: float | None = None,
     ) -> None:
-        super().__init__(learning_rate)
+        super().__init__(learning_rate, clipnorm=clipnorm)
         self.beta1 = check_float_in_range(
             "beta1", beta1, 0.0, 1.0, high_inclusive=False
         )
@@ -77,7 +81,7 @@ class Adam(Optimizer):
 
     def get_config(self) -> dict[str, Any]:
         return {
-            "learning_rate": self.learning_rate,
+            **super().get_config(),
             "beta1": self.beta1,
             "beta2": self.beta2,
             "epsilon": self.epsilon,
