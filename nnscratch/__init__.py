@@ -12,12 +12,19 @@ from nnscratch.engine.callbacks import (
     LearningRateScheduler,
     ReduceLROnPlateau,
 )
+from nnscratch.engine.checkpoint import CSVLogger, ModelCheckpoint
 from nnscratch.engine.gradient_check import check_gradients
 from nnscratch.engine.model import NeuralNetwork
-from nnscratch.layers.activation import Activation
-from nnscratch.layers.batchnorm import BatchNorm
-from nnscratch.layers.dense import Dense
-from nnscratch.layers.dropout import Dropout
+from nnscratch.layers import (
+    Activation,
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+)
 from nnscratch.losses.losses import BCE, CCE, MSE
 from nnscratch.optimizers import (
     SGD,
@@ -30,37 +37,58 @@ from nnscratch.optimizers import (
     RMSprop,
     StepDecay,
 )
-from nnscratch.utils.data import get_moons_data, get_spirals_data, get_toy_data
-from nnscratch.utils.metrics import accuracy
+from nnscratch.utils.data import (
+    from_one_hot,
+    get_moons_data,
+    get_spirals_data,
+    get_toy_data,
+    load_digits,
+    load_mnist,
+    load_mnist_sample,
+    one_hot,
+)
+from nnscratch.utils.metrics import accuracy, confusion_matrix
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BCE",
-    "CCE",
-    "MSE",
-    "SGD",
     "Activation",
     "Adagrad",
     "Adam",
     "AdamW",
+    "AvgPool2D",
+    "BCE",
     "BatchNorm",
+    "CCE",
+    "CSVLogger",
     "Callback",
+    "Conv2D",
     "CosineAnnealing",
     "Dense",
     "Dropout",
     "EarlyStopping",
     "ExponentialDecay",
+    "Flatten",
     "Layer",
     "LearningRateScheduler",
+    "MSE",
+    "MaxPool2D",
+    "ModelCheckpoint",
     "NeuralNetwork",
     "Optimizer",
     "RMSprop",
     "ReduceLROnPlateau",
+    "SGD",
     "StepDecay",
     "accuracy",
     "check_gradients",
+    "confusion_matrix",
+    "from_one_hot",
     "get_moons_data",
     "get_spirals_data",
     "get_toy_data",
+    "load_digits",
+    "load_mnist",
+    "load_mnist_sample",
+    "one_hot",
 ]

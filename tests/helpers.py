@@ -98,7 +98,7 @@ def check_layer_gradients(
     (e.g. reseed Dropout's generator inside ``forward``).
     """
     rng = rng or np.random.default_rng(1)
-    x = np.array(x, dtype=np.float64)
+    x = np.array(x, dtype=np.float64, order="C")
     upstream = rng.standard_normal(layer.forward(x, training=training).shape)
 
     def objective() -> float:

@@ -46,6 +46,11 @@ class Layer:
     min_batch_size = 1
     """The fewest samples a training batch may have (BatchNorm needs 2)."""
 
+    input_gradient_needed = True
+    """Whether ``backward`` must return ``dL/dInput``. ``NeuralNetwork.add``
+    clears it on a network's first layer, whose input is the data: for a
+    first Dense or Conv2D that skips a GEMM as large as the one for ``dW``."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         LAYER_TYPES[cls.__name__] = cls

@@ -111,7 +111,24 @@ class NeuralNetwork:
                 f"add: expected a Layer (e.g. Dense, Activation). Received: {layer!r}"
             )
         layer.build(self.rng, self.dtype)
+        # The first layer's input is the data: no gradient is needed for it.
+        layer.input_gradient_needed = bool(self.layers)
         self.layers.append(layer)
+
+    def summary(
+        self,
+        input_shape: tuple[int, ...] | None = None,
+        print_fn: Any = print,
+    ) -> None:
+        """Print a table of the layers, their output shapes and parameter counts.
+
+        ``input_shape`` (without the batch axis) is needed when the first layer
+        does not imply it (e.g. a Conv2D). ``print_fn`` receives the table as
+        one string, as in Keras.
+        """
+        from nnscratch.engine.summary import summary
+
+        print_fn(summary(self, input_shape))
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of every layer's params and buffers, in layer order."""

@@ -109,7 +109,7 @@ class Dense(Layer):
         Returns
         -------
         ndarray of shape (N, input_size)
-            dLoss/dInput.
+            dLoss/dInput (None when ``input_gradient_needed`` is False).
         """
         x = self._cached("_input")
         W = self.params["W"]
@@ -120,6 +120,8 @@ class Dense(Layer):
         self.grads["W"] = dW
         # (N, out) -> (out,)
         self.grads["b"] = grad.sum(axis=0)
+        if not self.input_gradient_needed:
+            return None
         return grad @ W.T
 
     def regularization_loss(self) -> float:

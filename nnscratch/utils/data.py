@@ -1,14 +1,37 @@
-"""Toy data sets: small 2-D problems a linear model cannot solve.
+"""Data sets and label helpers.
 
-Each returns ``X_train, y_train, X_val, y_val``, shuffled and split, with
-``X`` of shape ``(N, 2)``. Drawing is seeded, so a seed repeats the data.
+Toy data sets, small 2-D problems a linear model cannot solve: each returns
+``X_train, y_train, X_val, y_val``, shuffled and split, with ``X`` of shape
+``(N, 2)``. Drawing is seeded, so a seed repeats the data.
+
+Real image data sets (:func:`load_digits`, :func:`load_mnist_sample`,
+:func:`load_mnist`) live in ``nnscratch.utils.datasets`` and are re-exported
+here; :func:`one_hot` and :func:`from_one_hot` convert between integer labels
+and one-hot rows.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from nnscratch.core.validation import check_float_in_range, check_positive_int
+from nnscratch.core.validation import (
+    check_float_array,
+    check_float_in_range,
+    check_positive_int,
+)
+from nnscratch.utils.datasets import load_digits, load_mnist, load_mnist_sample
+
+__all__ = [
+    "from_one_hot",
+    "get_moons_data",
+    "get_spirals_data",
+    "get_toy_data",
+    "load_digits",
+    "load_mnist",
+    "load_mnist_sample",
+    "one_hot",
+    "train_val_split",
+]
 
 Split = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -133,3 +156,79 @@ def get_spirals_data(
     angles += rng.normal(0.0, noise, n_samples)
     X = np.column_stack([radius * np.sin(angles), radius * np.cos(angles)])
     return train_val_split(X, labels, val_fraction, rng)
+
+
+def one_hot(labels: np.ndarray, num_classes: int | None = None) -> np.ndarray:
+    """Integer class labels ``(N,)`` to one-hot rows ``(N, K)``, float32.
+
+    Parameters
+    ----------
+    labels : array-like of shape (N,)
+        Whole numbers in ``[0, num_classes)`` (an integer or float dtype).
+    num_classes : int, optional
+        ``K``; ``labels.max() + 1`` if not given.
+
+    Returns
+    -------
+    ndarray of shape (N, K), float32
+        Row ``n`` is 1.0 in column ``labels[n]`` and 0.0 elsewhere.
+
+    Examples
+    --------
+    >>> one_hot(np.array([2, 0, 1]))
+    array([[0., 0., 1.],
+           [1., 0., 0.],
+           [0., 1., 0.]], dtype=float32)
+    >>> one_hot([1], num_classes=4)
+    array([[0., 1., 0., 0.]], dtype=float32)
+    """
+    labels = check_float_array("labels", labels, min_ndim=1)
+    if labels.ndim != 1:
+        raise ValueError(
+            f"labels: expected integer labels of shape (N,). Received shape "
+            f"{labels.shape}"
+        )
+    if np.any(labels < 0) or np.any(labels != np.round(labels)):
+        bad = labels[(labels < 0) | (labels != np.round(labels))][0]
+        raise ValueError(
+            f"labels: expected whole numbers >= 0. Received {bad!r} among them"
+        )
+    labels = labels.astype(np.intp)
+    if num_classes is None:
+        num_classes = int(labels.max()) + 1
+    num_classes = check_positive_int("num_classes", num_classes)
+    if labels.max() >= num_classes:
+        raise ValueError(
+            f"labels: expected values in [0, {num_classes}) for num_classes="
+            f"{num_classes}. Received {int(labels.max())}"
+        )
+    encoded = np.zeros((len(labels), num_classes), dtype=np.float32)
+    encoded[np.arange(len(labels)), labels] = 1.0
+    return encoded
+
+
+def from_one_hot(y: np.ndarray) -> np.ndarray:
+    """One-hot rows ``(N, K)`` back to integer labels ``(N,)``, int64.
+
+    Every row must hold exactly one 1 and zeros elsewhere; for predicted
+    probabilities use ``nnscratch.utils.metrics.predicted_classes`` (argmax).
+
+    Examples
+    --------
+    >>> from_one_hot(np.array([[0, 0, 1], [1, 0, 0]]))
+    array([2, 0])
+    """
+    y = check_float_array("y", y, min_ndim=1)
+    if y.ndim != 2:
+        raise ValueError(
+            f"y: expected one-hot rows of shape (N, K). Received shape {y.shape}"
+        )
+    is_binary = (y == 0) | (y == 1)
+    rows_ok = is_binary.all(axis=1) & (np.count_nonzero(y, axis=1) == 1)
+    if not rows_ok.all():
+        row = int(np.argmin(rows_ok))
+        raise ValueError(
+            "y: expected one-hot rows (a single 1, zeros elsewhere). "
+            f"Received row {row}: {y[row].tolist()}"
+        )
+    return np.argmax(y, axis=1).astype(np.int64)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnscratch.core.validation import check_positive_int
+
 
 def predicted_classes(y_pred: np.ndarray) -> np.ndarray:
     """Class indices ``(N,)`` from network outputs.
@@ -50,3 +52,83 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     else:
         true_classes = np.argmax(y_true, axis=1)  # one-hot (N, K) -> (N,)
     return float(np.mean(predicted_classes(y_pred) == true_classes))
+
+
+def _class_labels(name: str, y: np.ndarray) -> np.ndarray:
+    """Class indices ``(N,)`` from labels, one column ``(N, 1)`` or rows ``(N, K)``.
+
+    A 1-D array holds the labels themselves. One column is a 0/1 target or a
+    sigmoid probability (class 1 when ``> 0.5``); ``K`` columns are one-hot
+    rows or class scores (the argmax).
+    """
+    if y.ndim == 2 and y.shape[1] == 1:
+        return (y[:, 0] > 0.5).astype(np.intp)
+    if y.ndim == 2:
+        return np.argmax(y, axis=1)  # (N, K) -> (N,)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.number):
+        raise ValueError(
+            f"{name}: expected labels (N,) or rows (N, K) of numbers. Received "
+            f"shape {y.shape}, dtype {y.dtype}"
+        )
+    whole = np.isfinite(y) & (y >= 0) & (y == np.round(y))
+    if not whole.all():
+        raise ValueError(
+            f"{name}: expected whole-number class labels >= 0. Received "
+            f"{y[~whole][0]!r} among them"
+        )
+    return y.astype(np.intp)
+
+
+def confusion_matrix(
+    y_true: np.ndarray, y_pred: np.ndarray, num_classes: int | None = None
+) -> np.ndarray:
+    """Counts of (true class, predicted class) pairs.
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (N,), (N, 1) or (N, K)
+        Integer labels, 0/1 targets, or one-hot rows.
+    y_pred : ndarray of shape (N,), (N, 1) or (N, K)
+        Predicted labels, one sigmoid probability, or K class scores.
+    num_classes : int, optional
+        ``K``; by default the number of columns of ``y_pred`` or ``y_true``
+        (2 for a single column) or the largest label + 1, whichever is larger.
+
+    Returns
+    -------
+    ndarray of shape (K, K), int64
+        Entry ``[i, j]`` counts the samples of true class ``i`` predicted as
+        ``j``: rows are the truth, as in scikit-learn; the diagonal is correct.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> confusion_matrix(np.array([0, 1, 2, 2]), np.array([0, 2, 2, 1]))
+    array([[1, 0, 0],
+           [0, 0, 1],
+           [0, 1, 1]])
+    """
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    if y_true.ndim == 0 or y_pred.ndim == 0 or len(y_true) != len(y_pred):
+        raise ValueError(
+            "confusion_matrix: expected as many targets as predictions. Received "
+            f"shapes {y_true.shape} and {y_pred.shape}"
+        )
+    true_classes = _class_labels("y_true", y_true)
+    pred_classes = _class_labels("y_pred", y_pred)
+    largest = int(max(true_classes.max(initial=0), pred_classes.max(initial=0)))
+    if num_classes is None:
+        # One column means two classes (0/1); K columns mean K classes.
+        widths = [max(y.shape[1], 2) for y in (y_true, y_pred) if y.ndim == 2]
+        num_classes = max([*widths, largest + 1])
+    num_classes = check_positive_int("num_classes", num_classes)
+    if largest >= num_classes:
+        raise ValueError(
+            f"confusion_matrix: expected classes in [0, {num_classes}). "
+            f"Received class {largest}"
+        )
+    # Pair (i, j) -> flat index i*K + j; one bincount counts every pair at once.
+    flat = true_classes * num_classes + pred_classes
+    counts = np.bincount(flat, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes).astype(np.int64)  # (K*K,) -> (K, K)

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.figure import Figure
 
-from nnscratch.core.validation import check_float_array
+from nnscratch.core.validation import check_float_array, check_positive_int
 from nnscratch.utils.io import atomic_write
-from nnscratch.utils.metrics import predicted_classes
+from nnscratch.utils.metrics import confusion_matrix, predicted_classes
 
 if TYPE_CHECKING:
     from nnscratch.engine.model import NeuralNetwork
@@ -120,6 +120,153 @@ def plot_decision_boundary(
         linewidths=0.3,
     )
     axes.set_title("decision boundary")
+    if path is not None:
+        save_figure(figure, path)
+    return figure
+
+
+def plot_confusion_matrix(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    path: str | os.PathLike | None = None,
+    class_names: list[str] | None = None,
+) -> Figure:
+    """The confusion matrix as a heat map, each cell labelled with its count.
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (N,), (N, 1) or (N, K)
+        Integer labels, 0/1 targets, or one-hot rows.
+    y_pred : ndarray of shape (N,), (N, 1) or (N, K)
+        Predicted labels, or the network's outputs (probabilities).
+    path : path-like, optional
+        Where to write the figure as a PNG.
+    class_names : list of str, optional
+        One name per class for the ticks; the class indices if not given.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> figure = plot_confusion_matrix([0, 1, 1], [0, 1, 0], class_names=["a", "b"])
+    >>> [text.get_text() for text in figure.axes[0].texts]
+    ['1', '0', '1', '1']
+    """
+    num_classes = None if class_names is None else len(class_names)
+    counts = confusion_matrix(y_true, y_pred, num_classes=num_classes)
+    k = len(counts)
+    names = [str(i) for i in range(k)] if class_names is None else class_names
+    figure = Figure(figsize=(1.5 + 0.5 * max(k, 6), 1.0 + 0.5 * max(k, 6)))
+    axes = figure.add_subplot()
+    image = axes.imshow(counts, cmap="Blues", vmin=0)
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    # White text on the darker half of the colour scale, black on the lighter.
+    threshold = counts.max() / 2.0
+    for (row, column), count in np.ndenumerate(counts):
+        axes.text(
+            column,
+            row,
+            str(count),
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if count > threshold else "black",
+        )
+    axes.set_xticks(np.arange(k), labels=names)
+    axes.set_yticks(np.arange(k), labels=names)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    accuracy = np.trace(counts) / max(counts.sum(), 1)
+    axes.set_title(f"confusion matrix (accuracy {accuracy:.3f})")
+    if path is not None:
+        save_figure(figure, path)
+    return figure
+
+
+def _filter_weights(layer_or_weights: object) -> np.ndarray:
+    """``W`` of shape (out, in, kh, kw) from a convolution layer or an array."""
+    params = getattr(layer_or_weights, "params", None)
+    if isinstance(params, dict):
+        if "W" not in params:
+            raise ValueError(
+                "layer_or_weights: expected a layer with params['W']. Received "
+                f"{type(layer_or_weights).__name__} with params {sorted(params)}"
+            )
+        layer_or_weights = params["W"]
+    weights = check_float_array("weights", layer_or_weights, min_ndim=1)
+    if weights.ndim != 4:
+        raise ValueError(
+            "weights: expected convolution filters of shape (out_channels, "
+            f"in_channels, kh, kw). Received shape {weights.shape}"
+        )
+    return weights
+
+
+def plot_filters(
+    layer_or_weights: object,
+    path: str | os.PathLike | None = None,
+    max_filters: int = 64,
+) -> Figure:
+    """A grid of convolution filters, one panel per (output, input) channel pair.
+
+    Meant for the first layer, whose filters act on the image itself: with one
+    input channel each output channel is one small image, laid out in a square
+    grid; with several, each output channel is a row with one panel per input
+    channel. All panels share one grey scale centred on 0 (white positive,
+    black negative), so strengths can be compared.
+
+    Parameters
+    ----------
+    layer_or_weights : Layer or ndarray of shape (out, in, kh, kw)
+        A ``Conv2D`` (anything with ``params['W']``) or its weights.
+    path : path-like, optional
+        Where to write the figure as a PNG.
+    max_filters : int, default 64
+        Show at most this many output channels (the first ones).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> figure = plot_filters(np.random.default_rng(0).normal(size=(6, 1, 3, 3)))
+    >>> len([axes for axes in figure.axes if axes.images])
+    6
+    """
+    weights = _filter_weights(layer_or_weights)
+    shown = weights[: check_positive_int("max_filters", max_filters)]
+    out_channels, in_channels = shown.shape[:2]
+    if in_channels == 1:
+        columns = int(np.ceil(np.sqrt(out_channels)))
+        rows = int(np.ceil(out_channels / columns))
+    else:
+        rows, columns = out_channels, in_channels
+    limit = float(np.abs(shown).max()) or 1.0
+    figure = Figure(figsize=(1.2 * columns + 0.5, 1.2 * rows + 0.6))
+    for index in range(out_channels * in_channels):
+        # Flat panel index -> (output channel, input channel).
+        out_index, in_index = divmod(index, in_channels)
+        axes = figure.add_subplot(rows, columns, index + 1)
+        axes.imshow(
+            shown[out_index, in_index],
+            cmap="gray",
+            vmin=-limit,
+            vmax=limit,
+            interpolation="nearest",
+        )
+        label = f"{out_index}" if in_channels == 1 else f"{out_index}/{in_index}"
+        axes.set_title(label, fontsize=7)
+        axes.set_axis_off()
+    panels = "output channel" if in_channels == 1 else "output/input channel"
+    figure.suptitle(
+        f"{len(shown)} of {len(weights)} filters, {in_channels}x{shown.shape[2]}x"
+        f"{shown.shape[3]} each; panels by {panels}\n"
+        f"grey 0, white +{limit:.2g}, black -{limit:.2g}",
+        fontsize=9,
+    )
     if path is not None:
         save_figure(figure, path)
     return figure

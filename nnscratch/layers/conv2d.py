@@ -1,0 +1,197 @@
+"""Conv2D: 2-D convolution (cross-correlation, as torch), by im2col and GEMM."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from nnscratch.core.initializers import INITIALIZERS, initial_weights
+from nnscratch.core.layer import Layer
+from nnscratch.core.validation import (
+    check_choice,
+    check_float_in_range,
+    check_positive_int,
+)
+from nnscratch.layers.im2col import as_pair, check_image_input, col2im, compact, im2col
+
+
+class Conv2D(Layer):
+    r"""2-D convolution of ``(N, C, H, W)`` images, as ``torch.nn.functional.conv2d``.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        ``C`` of the input and ``O`` of the output.
+    kernel_size : int or (int, int)
+        ``(kh, kw)``; an int means a square kernel.
+    stride : int or (int, int), default 1
+        ``(sh, sw)``: steps between window positions.
+    padding : int or (int, int), default 0
+        ``(ph, pw)``: zeros added on each side of each spatial axis.
+    initialization : {'he', 'xavier', 'random_normal'}, default 'he'
+        How ``W`` is drawn, with ``fan_in = C*kh*kw`` and ``fan_out = O*kh*kw``;
+        ``b`` always starts at 0.
+    l2_lambda : float, default 0.0
+        Strength of the L2 penalty ``l2_lambda * sum(W**2)`` (biases are not
+        penalised).
+
+    Notes
+    -----
+    ``W`` has shape ``(O, C, kh, kw)`` and ``b`` shape ``(O,)``; the output is
+    ``(N, O, OH, OW)`` with ``OH = (H + 2*ph - kh) // sh + 1`` (likewise
+    ``OW``). With ``xp`` the padded input and ``g = dL/dy``:
+
+    - forward:  ``y[n, o, r, s] = b[o] + sum_{c,i,j} W[o, c, i, j] *
+      xp[n, c, r*sh + i, s*sw + j]``, computed as ``Y = W2 @ cols + b`` with
+      ``W2 = W`` reshaped ``(O, C*kh*kw)`` and ``cols = im2col(x)`` of shape
+      ``(C*kh*kw, N*OH*OW)``
+    - backward: ``dW2 = G @ cols.T + 2 * l2_lambda * W2``, ``db = sum_{n,r,s} g``,
+      ``dx = col2im(W2.T @ G)``, with ``G = g`` reshaped ``(O, N*OH*OW)``
+
+    Examples
+    --------
+    A 2x2 kernel of ones sums each 2x2 window; backward counts, for each
+    pixel, the windows that cover it:
+
+    >>> import numpy as np
+    >>> layer = Conv2D(1, 1, kernel_size=2)
+    >>> layer.params["W"][:] = 1.0
+    >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
+    >>> layer.forward(x)
+    array([[[[ 8., 12.],
+             [20., 24.]]]])
+    >>> layer.backward(np.ones((1, 1, 2, 2)))
+    array([[[[1., 2., 1.],
+             [2., 4., 2.],
+             [1., 2., 1.]]]])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | Sequence[int],
+        stride: int | Sequence[int] = 1,
+        padding: int | Sequence[int] = 0,
+        initialization: str = "he",
+        l2_lambda: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.in_channels = check_positive_int("in_channels", in_channels)
+        self.out_channels = check_positive_int("out_channels", out_channels)
+        self.kernel_size = as_pair("kernel_size", kernel_size)
+        self.stride = as_pair("stride", stride)
+        self.padding = as_pair("padding", padding, minimum=0)
+        self.initialization = check_choice(
+            "initialization", initialization, INITIALIZERS
+        )
+        self.l2_lambda = check_float_in_range("l2_lambda", l2_lambda, 0.0, np.inf)
+        self._cols: np.ndarray | None = None
+        self._input_shape: tuple[int, ...] | None = None
+        # Usable on its own, like torch.nn.Conv2d; NeuralNetwork.add redraws
+        # the weights from the model's seeded generator.
+        self.build(np.random.default_rng(), np.dtype("float32"))
+
+    def build(self, rng: np.random.Generator, dtype: np.dtype) -> None:
+        """Draw ``W`` with the chosen scheme and set ``b`` to zeros."""
+        kh, kw = self.kernel_size
+        shape = (self.out_channels, self.in_channels, kh, kw)
+        fan_in = self.in_channels * kh * kw
+        fan_out = self.out_channels * kh * kw
+        self.params = {
+            "W": initial_weights(
+                self.initialization, shape, fan_in, fan_out, rng=rng, dtype=dtype
+            ),
+            "b": np.zeros(self.out_channels, dtype=dtype),
+        }
+        self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Convolve ``x`` with every filter.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, in_channels, H, W)
+        training : bool
+            Unused; Conv2D behaves the same in training and inference.
+
+        Returns
+        -------
+        ndarray of shape (N, out_channels, OH, OW)
+            A transposed view of the product (no copy); NumPy's element-wise
+            operations downstream keep its memory order.
+        """
+        x = np.asarray(x)
+        check_image_input("Conv2D", x, self.in_channels, self.kernel_size, self.padding)
+        n, _, h, w = x.shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        out_h, out_w = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+        # (N, C, H, W) -> (C*kh*kw, N*OH*OW), cached for dW.
+        self._cols = im2col(x, self.kernel_size, self.stride, self.padding)
+        self._input_shape = x.shape
+        W = self.params["W"]
+        # (O, C, kh, kw) -> (O, C*kh*kw), a view; then one GEMM:
+        # (O, C*kh*kw) @ (C*kh*kw, N*OH*OW) -> (O, N*OH*OW).
+        y = W.reshape(self.out_channels, -1) @ self._cols
+        y += self.params["b"][:, None]  # (O,) -> (O, 1), broadcast over columns
+        # (O, N*OH*OW) -> (O, N, OH, OW) -> (N, O, OH, OW), a view.
+        return y.reshape(self.out_channels, n, out_h, out_w).transpose(1, 0, 2, 3)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        """Fill ``grads['W']``, ``grads['b']`` and return ``dL/dx``.
+
+        Parameters
+        ----------
+        grad : ndarray of shape (N, out_channels, OH, OW)
+            dLoss/dOutput.
+
+        Returns
+        -------
+        ndarray of shape (N, in_channels, H, W)
+            dLoss/dInput (None when ``input_gradient_needed`` is False).
+        """
+        cols = self._cached("_cols")
+        n, c, _, _ = self._input_shape
+        o, out_h, out_w = self.out_channels, grad.shape[2], grad.shape[3]
+        W = self.params["W"]
+        W2 = W.reshape(o, -1)  # (O, C, kh, kw) -> (O, C*kh*kw), a view
+        # (N, O, OH, OW) -> (O, N, OH, OW) -> (O, N*OH*OW); free when grad has
+        # the memory order forward's output had, a copy otherwise.
+        G = grad.transpose(1, 0, 2, 3).reshape(o, -1)
+        # (O, N*OH*OW) @ (N*OH*OW, C*kh*kw) -> (O, C*kh*kw): the sum over the
+        # batch and positions is in the product.
+        dW = (G @ cols.T).reshape(W.shape)
+        if self.l2_lambda:
+            dW += 2.0 * self.l2_lambda * W
+        self.grads["W"] = dW
+        self.grads["b"] = G.sum(axis=1)  # (O, N*OH*OW) -> (O,)
+        if not self.input_gradient_needed:
+            return None
+        # (C*kh*kw, O) @ (O, N*OH*OW) -> (C*kh*kw, N*OH*OW): dL/dcols.
+        dcols = W2.T @ G
+        kh, kw = self.kernel_size
+        # (C*kh*kw, N*OH*OW) -> (C, kh, kw, N, OH, OW) -> (N, C, OH, OW, kh, kw)
+        window_grads = dcols.reshape(c, kh, kw, n, out_h, out_w).transpose(
+            3, 0, 4, 5, 1, 2
+        )
+        return col2im(window_grads, self._input_shape, self.stride, self.padding)
+
+    def regularization_loss(self) -> float:
+        """``l2_lambda * sum(W**2)``."""
+        if not self.l2_lambda:
+            return 0.0
+        W = self.params["W"]
+        return self.l2_lambda * float(np.vdot(W, W))
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "kernel_size": compact(self.kernel_size),
+            "stride": compact(self.stride),
+            "padding": compact(self.padding),
+            "initialization": self.initialization,
+            "l2_lambda": self.l2_lambda,
+        }

@@ -1,0 +1,177 @@
+"""Sliding windows over images: the shared machinery of Conv2D and pooling.
+
+A layer that slides a ``(kh, kw)`` window over ``(N, C, H, W)`` images with
+strides ``(sh, sw)`` sees ``OH * OW`` window positions, where
+``OH = (H + 2*ph - kh) // sh + 1`` (rows that no window reaches are dropped,
+as in torch). Forward reads every window (:func:`sliding_windows`,
+:func:`im2col`); backward adds each window's gradient back onto the pixels it
+covered (:func:`col2im`).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+Pair = tuple[int, int]
+
+
+def as_pair(name: str, value: int | Sequence[int], minimum: int = 1) -> Pair:
+    """Return ``value`` as ``(h, w)``: an int means the same for both.
+
+    Examples
+    --------
+    >>> as_pair("kernel_size", 3), as_pair("stride", [2, 1])
+    ((3, 3), (2, 1))
+    >>> as_pair("padding", -1, minimum=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: padding: expected an integer >= 0 or a pair of them. Received: -1
+    """
+    items = list(value) if isinstance(value, list | tuple) else [value, value]
+    if len(items) != 2 or not all(
+        isinstance(item, numbers.Integral)
+        and not isinstance(item, bool)
+        and item >= minimum
+        for item in items
+    ):
+        raise ValueError(
+            f"{name}: expected an integer >= {minimum} or a pair of them. "
+            f"Received: {value!r}"
+        )
+    return int(items[0]), int(items[1])
+
+
+def compact(pair: Pair) -> int | list[int]:
+    """``(3, 3) -> 3`` and ``(3, 1) -> [3, 1]``: the JSON-friendly config form."""
+    return pair[0] if pair[0] == pair[1] else list(pair)
+
+
+def check_image_input(
+    layer: str,
+    x: np.ndarray,
+    channels: int | None,
+    kernel: Pair,
+    padding: Pair = (0, 0),
+) -> None:
+    """Raise ``ValueError`` unless ``x`` is ``(N, channels, H, W)`` and, once
+    padded, at least as large as the window."""
+    shown = "C" if channels is None else channels
+    if x.ndim != 4 or (channels is not None and x.shape[1] != channels):
+        raise ValueError(
+            f"{layer}: expected input of shape (N, {shown}, H, W). "
+            f"Received shape {x.shape}"
+        )
+    height, width = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
+    if height < kernel[0] or width < kernel[1]:
+        padded = f" after padding {padding}" if padding != (0, 0) else ""
+        raise ValueError(
+            f"{layer}: expected an input of at least {kernel[0]}x{kernel[1]} pixels "
+            f"(the window){padded}. Received {x.shape[2]}x{x.shape[3]} "
+            f"(input shape {x.shape})"
+        )
+
+
+def pad_images(x: np.ndarray, padding: Pair) -> np.ndarray:
+    """Zero-pad the two spatial axes; ``x`` itself when there is no padding."""
+    if padding == (0, 0):
+        return x
+    ph, pw = padding
+    n, c, h, w = x.shape
+    padded = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    padded[:, :, ph : ph + h, pw : pw + w] = x
+    return padded
+
+
+def sliding_windows(x: np.ndarray, kernel: Pair, stride: Pair) -> np.ndarray:
+    """A read-only view of every window: no data is copied.
+
+    ``(N, C, H, W) -> (N, C, OH, OW, kh, kw)``, where ``[n, c, i, j]`` is the
+    window whose top-left pixel is ``(i * sh, j * sw)``.
+    """
+    # (N, C, H, W) -> (N, C, H-kh+1, W-kw+1, kh, kw): one window per pixel ...
+    windows = sliding_window_view(x, kernel, axis=(2, 3))
+    # ... -> (N, C, OH, OW, kh, kw): keep every sh-th row, sw-th column.
+    return windows[:, :, :: stride[0], :: stride[1]]
+
+
+def window_elements(windows: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(k, windows[..., i, j])`` for each offset, ``k = i*kw + j``.
+
+    Each item is an ``(N, C, OH, OW)`` view holding one element of every
+    window, in row-major window order. Reducing a window this way takes
+    ``kh*kw`` vectorised steps over whole images, far faster than a reduction
+    over the two short trailing axes of the strided 6-D view.
+    """
+    kw = windows.shape[-1]
+    for k in range(windows.shape[-2] * kw):
+        i, j = divmod(k, kw)
+        yield k, windows[..., i, j]
+
+
+def im2col(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair) -> np.ndarray:
+    """Lay every (padded) window out as one column, so that a convolution is
+    one matrix product.
+
+    Returns ``cols`` of shape ``(C*kh*kw, N*OH*OW)``: row ``(c, i, j)`` of the
+    kernel, column ``(n, oh, ow)`` of the output. This is the one copy forward
+    makes, ``kh*kw`` times the input's size (less with strides).
+
+    Examples
+    --------
+    >>> im2col(np.arange(6.0).reshape(1, 1, 2, 3), (2, 2), (1, 1), (0, 0))
+    array([[0., 1.],
+           [1., 2.],
+           [3., 4.],
+           [4., 5.]])
+    """
+    windows = sliding_windows(pad_images(x, padding), kernel, stride)
+    n, c, oh, ow, kh, kw = windows.shape
+    # (N, C, OH, OW, kh, kw) -> (C, kh, kw, N, OH, OW) -> (C*kh*kw, N*OH*OW)
+    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * oh * ow)
+
+
+def col2im(
+    window_grads: np.ndarray,
+    input_shape: tuple[int, ...],
+    stride: Pair,
+    padding: Pair = (0, 0),
+) -> np.ndarray:
+    """Add each window's gradient back onto the pixels it covers.
+
+    Parameters
+    ----------
+    window_grads : ndarray of shape (N, C, OH, OW, kh, kw)
+        dLoss/d(window element); any strides (a broadcast view is fine).
+    input_shape : (N, C, H, W), before padding.
+
+    Returns
+    -------
+    ndarray of shape ``input_shape``: the sum, per pixel, over every window
+    that covers it (pixels in no window, and the padding, get nothing).
+
+    Notes
+    -----
+    One vectorised ``+=`` per kernel offset ``(i, j)``, ``kh*kw`` in all: for a
+    fixed offset, output position ``(oh, ow)`` reads pixel
+    ``(i + sh*oh, j + sw*ow)``, a different pixel for every position, so a
+    strided slice takes all of them at once with no collisions. Pixels shared
+    by overlapping windows are reached from different offsets, and the loop
+    accumulates them. (``np.add.at`` would handle collisions in one call but
+    is unbuffered and many times slower.)
+    """
+    n, c, oh, ow, kh, kw = window_grads.shape
+    (sh, sw), (ph, pw) = stride, padding
+    h, w = input_shape[2], input_shape[3]
+    padded = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=window_grads.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            # (N, C, OH, OW) slice of pixels (i + sh*oh, j + sw*ow).
+            padded[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw] += window_grads[
+                :, :, :, :, i, j
+            ]
+    # (N, C, H+2ph, W+2pw) -> (N, C, H, W): a view without the padding.
+    return padded[:, :, ph : ph + h, pw : pw + w]

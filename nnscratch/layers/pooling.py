@@ -1,0 +1,211 @@
+"""MaxPool2D and AvgPool2D: downsample images window by window."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from nnscratch.core.layer import Layer
+from nnscratch.layers.im2col import (
+    as_pair,
+    check_image_input,
+    col2im,
+    compact,
+    sliding_windows,
+    window_elements,
+)
+
+
+class _Pool2D(Layer):
+    """What both pools share: arguments, windowing and the scatter back.
+
+    A subclass says how a window is reduced (``_pool``) and how the gradient
+    of its result spreads over the window (``_window_grads``).
+    """
+
+    def __init__(
+        self,
+        pool_size: int | Sequence[int] = 2,
+        stride: int | Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.pool_size = as_pair("pool_size", pool_size)
+        self.stride = self.pool_size if stride is None else as_pair("stride", stride)
+        self._input_shape: tuple[int, ...] | None = None
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Reduce every window to one value.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, C, H, W)
+        training : bool
+            Unused; pooling behaves the same in training and inference.
+
+        Returns
+        -------
+        ndarray of shape (N, C, OH, OW), ``OH = (H - kh) // sh + 1`` (likewise
+        ``OW``), in the dtype of ``x``
+        """
+        x = np.asarray(x)
+        check_image_input(type(self).__name__, x, None, self.pool_size)
+        # (N, C, H, W) -> (N, C, OH, OW, kh, kw), a view.
+        windows = sliding_windows(x, self.pool_size, self.stride)
+        self._input_shape = x.shape
+        return self._pool(windows)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        """Spread ``grad`` over each window and add the windows back up.
+
+        Parameters
+        ----------
+        grad : ndarray of shape (N, C, OH, OW)
+            dLoss/dOutput.
+
+        Returns
+        -------
+        ndarray of shape (N, C, H, W)
+            dLoss/dInput; pixels in no window (dropped edges) get 0, pixels
+            in several overlapping windows the sum of their shares.
+        """
+        input_shape = self._cached("_input_shape")
+        # (N, C, OH, OW) -> (N, C, OH, OW, kh, kw) -> (N, C, H, W)
+        return col2im(self._window_grads(grad), input_shape, self.stride)
+
+    def _pool(self, windows: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _window_grads(self, grad: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        stride = None if self.stride == self.pool_size else compact(self.stride)
+        return {"pool_size": compact(self.pool_size), "stride": stride}
+
+
+class MaxPool2D(_Pool2D):
+    r"""Max pooling, as ``torch.nn.functional.max_pool2d`` (no padding).
+
+    Parameters
+    ----------
+    pool_size : int or (int, int), default 2
+        ``(kh, kw)``, the window.
+    stride : int or (int, int), optional
+        ``(sh, sw)``; defaults to ``pool_size`` (windows that just touch).
+        Rows and columns no window reaches are dropped, as in torch.
+
+    Notes
+    -----
+    For each window ``w`` of ``x`` (``g = dL/dy``):
+
+    - forward:  ``y = max(w)``; ``a = argmax(w)``, the first maximum in
+      row-major window order (as torch picks among ties; as in torch, a NaN
+      beats every element before it, so NaN propagates)
+    - backward: ``dx[a] += g``; every other pixel of the window gets 0.
+      Overlapping windows (``stride < pool_size``) add up.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[[[1., 2., 5., 0.],
+    ...                 [3., 4., 1., 1.],
+    ...                 [0., 0., 2., 2.],
+    ...                 [0., 9., 2., 2.]]]])
+    >>> layer = MaxPool2D(2)
+    >>> layer.forward(x)
+    array([[[[4., 5.],
+             [9., 2.]]]])
+    >>> layer.backward(np.ones((1, 1, 2, 2)))  # the tie of 2s: the first one
+    array([[[[0., 0., 1., 0.],
+             [0., 1., 0., 0.],
+             [0., 0., 1., 0.],
+             [0., 1., 0., 0.]]]])
+    """
+
+    def __init__(
+        self,
+        pool_size: int | Sequence[int] = 2,
+        stride: int | Sequence[int] | None = None,
+    ) -> None:
+        super().__init__(pool_size, stride)
+        self._argmax: np.ndarray | None = None
+
+    def _pool(self, windows: np.ndarray) -> np.ndarray:
+        elements = window_elements(windows)
+        _, first = next(elements)
+        best = first.copy()  # (N, C, OH, OW): the running maximum
+        # The smallest integer type that holds every offset (uint8 up to 16x16).
+        index_type = np.min_scalar_type(windows.shape[-2] * windows.shape[-1] - 1)
+        argmax = np.zeros(best.shape, dtype=index_type)
+        for k, value in elements:
+            # Strictly greater: on a tie the earlier element stays, as torch
+            # picks; a NaN always takes over, so NaN propagates as in torch.
+            better = (value > best) | np.isnan(value)
+            # k exceeds every earlier offset, so max(argmax, k * better) sets k
+            # exactly where better is True: arithmetic, many times faster than
+            # a masked write.
+            np.maximum(argmax, better * index_type.type(k), out=argmax)
+            # The same as taking ``value`` where ``better`` (np.maximum passes
+            # NaN on), again without a masked write.
+            np.maximum(best, value, out=best)
+        self._argmax = argmax
+        return best
+
+    def _window_grads(self, grad: np.ndarray) -> np.ndarray:
+        argmax = self._cached("_argmax")
+        kh, kw = self.pool_size
+        offsets = np.arange(kh * kw).reshape(-1, 1, 1, 1, 1)  # (kh*kw, 1, 1, 1, 1)
+        # (N, C, OH, OW) == (kh*kw, 1, 1, 1, 1) -> (kh*kw, N, C, OH, OW):
+        # True where offset k is the window's argmax; g goes there, 0 elsewhere.
+        routed = grad * (argmax == offsets)
+        # (kh*kw, N, C, OH, OW) -> (kh, kw, N, C, OH, OW) -> (N, C, OH, OW, kh, kw)
+        return routed.reshape(kh, kw, *argmax.shape).transpose(2, 3, 4, 5, 0, 1)
+
+
+class AvgPool2D(_Pool2D):
+    r"""Average pooling, as ``torch.nn.functional.avg_pool2d`` (no padding).
+
+    Parameters
+    ----------
+    pool_size : int or (int, int), default 2
+        ``(kh, kw)``, the window.
+    stride : int or (int, int), optional
+        ``(sh, sw)``; defaults to ``pool_size``. Rows and columns no window
+        reaches are dropped, as in torch.
+
+    Notes
+    -----
+    For each window ``w`` of ``x`` (``g = dL/dy``):
+
+    - forward:  ``y = sum(w) / (kh*kw)``
+    - backward: ``dx += g / (kh*kw)`` on every pixel of the window;
+      overlapping windows (``stride < pool_size``) add up.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = AvgPool2D(2)
+    >>> layer.forward(np.arange(16.0).reshape(1, 1, 4, 4))
+    array([[[[ 2.5,  4.5],
+             [10.5, 12.5]]]])
+    >>> layer.backward(np.ones((1, 1, 2, 2)))[0, 0, 0]
+    array([0.25, 0.25, 0.25, 0.25])
+    """
+
+    def _pool(self, windows: np.ndarray) -> np.ndarray:
+        kh, kw = self.pool_size
+        elements = window_elements(windows)
+        _, first = next(elements)
+        total = first.copy()  # (N, C, OH, OW): the running sum
+        for _, value in elements:
+            total += value
+        total /= kh * kw  # a Python int keeps the dtype
+        return total
+
+    def _window_grads(self, grad: np.ndarray) -> np.ndarray:
+        kh, kw = self.pool_size
+        share = grad / (kh * kw)  # a Python int keeps grad's dtype
+        # (N, C, OH, OW) -> (N, C, OH, OW, 1, 1) -> (..., kh, kw), no copy.
+        return np.broadcast_to(share[..., None, None], (*grad.shape, kh, kw))
