@@ -192,8 +192,10 @@ class NeuralNetwork:
         if self._fused_output:
             logits = self.forward(x, training, self.layers[:-1])
             output = self.forward(logits, training, self.layers[-1:])
-            data_loss = self.loss.value_from_logits(logits, y)
-            grad = self.loss.gradient_from_logits(logits, y) if backward else None
+            if backward:
+                data_loss, grad = self.loss.value_and_gradient_from_logits(logits, y)
+            else:
+                data_loss, grad = self.loss.value_from_logits(logits, y), None
         else:
             output = self.forward(x, training=training)
             data_loss = self.loss(output, y)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnscratch.core.functional import log_softmax, sigmoid, softmax, softplus
+from nnscratch.core.functional import log_softmax, sigmoid, softplus
 from nnscratch.core.validation import lookup
 
 PROBABILITY_FLOOR = 1e-7
@@ -47,6 +47,15 @@ class Loss:
     def gradient(self, y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
         """``dL/dy_pred``, of the shape of ``y_pred``."""
         raise NotImplementedError
+
+    def value_and_gradient_from_logits(
+        self, logits: np.ndarray, y_true: np.ndarray
+    ) -> tuple[float, np.ndarray]:
+        """Loss and ``dL/dlogits`` together (a loss with a logit path only)."""
+        return (
+            self.value_from_logits(logits, y_true),
+            self.gradient_from_logits(logits, y_true),
+        )
 
     def check_targets(
         self, y_true: np.ndarray, output_shape: tuple, dtype: np.dtype
@@ -181,14 +190,35 @@ class CCE(Loss):
         return -(inside * y_true) / np.maximum(y_pred, PROBABILITY_FLOOR) / len(y_pred)
 
     def value_from_logits(self, logits: np.ndarray, y_true: np.ndarray) -> float:
-        y_true = self._one_hot(y_true, logits)
-        return float(-np.sum(y_true * log_softmax(logits)) / len(logits))
+        return self._mean_negative_log_likelihood(log_softmax(logits), y_true)
 
     def gradient_from_logits(
         self, logits: np.ndarray, y_true: np.ndarray
     ) -> np.ndarray:
-        y_true = self._one_hot(y_true, logits)
-        return (softmax(logits) - y_true) / len(logits)
+        return self.value_and_gradient_from_logits(logits, y_true)[1]
+
+    def value_and_gradient_from_logits(
+        self, logits: np.ndarray, y_true: np.ndarray
+    ) -> tuple[float, np.ndarray]:
+        # One log-softmax serves both: p = exp(log p) is the softmax. Integer
+        # labels are used as indices, never expanded to one-hot rows.
+        log_p = log_softmax(logits)
+        loss = self._mean_negative_log_likelihood(log_p, y_true)
+        grad = np.exp(log_p)  # (N, K), becomes (p - y) / N in place
+        if y_true.ndim == 1:
+            grad[np.arange(len(grad)), y_true.astype(np.intp, copy=False)] -= 1.0
+        else:
+            grad -= y_true
+        grad /= len(grad)
+        return loss, grad
+
+    @staticmethod
+    def _mean_negative_log_likelihood(log_p: np.ndarray, y_true: np.ndarray) -> float:
+        """``-sum_n sum_k y_nk log p_nk / N``, by indexing for integer labels."""
+        if y_true.ndim == 1:
+            labels = y_true.astype(np.intp, copy=False)
+            return float(-log_p[np.arange(len(log_p)), labels].sum() / len(log_p))
+        return float(-np.sum(y_true * log_p) / len(log_p))
 
     @staticmethod
     def _one_hot(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:

@@ -64,9 +64,15 @@ class Adagrad(Optimizer):
         return {"sum_squares": np.full_like(param, self.initial_accumulator_value)}
 
     def update(self, param: np.ndarray, grad: np.ndarray, state: dict) -> None:
-        sum_squares = state["sum_squares"]
-        sum_squares += grad * grad
-        param -= self.learning_rate * (grad / (np.sqrt(sum_squares) + self.epsilon))
+        # In place in one scratch array, as Adam.update (no temporaries).
+        sum_squares, work = state["sum_squares"], self.scratch(param)
+        np.multiply(grad, grad, out=work)
+        sum_squares += work  # s <- s + g**2
+        np.sqrt(sum_squares, out=work)
+        work += self.epsilon
+        np.divide(grad, work, out=work)  # g / (sqrt(s) + epsilon)
+        work *= self.learning_rate
+        param -= work
 
     def get_config(self) -> dict[str, Any]:
         return {

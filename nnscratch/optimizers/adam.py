@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -69,15 +70,28 @@ class Adam(Optimizer):
         return {"m": np.zeros_like(param), "v": np.zeros_like(param)}
 
     def update(self, param: np.ndarray, grad: np.ndarray, state: dict) -> None:
-        m, v = state["m"], state["v"]
+        # Every step works in place in one scratch array: no temporary is
+        # allocated, which matters for large layers (see benchmarks/README.md).
+        m, v, work = state["m"], state["v"], self.scratch(param)
         t = self.iterations
+        # m <- beta1 * m + (1 - beta1) * g
         m *= self.beta1
-        m += (1.0 - self.beta1) * grad
+        np.multiply(grad, 1.0 - self.beta1, out=work)
+        m += work
+        # v <- beta2 * v + (1 - beta2) * g**2
         v *= self.beta2
-        v += (1.0 - self.beta2) * grad * grad
-        step_size = self.learning_rate / (1.0 - self.beta1**t)
-        denominator = np.sqrt(v) / np.sqrt(1.0 - self.beta2**t) + self.epsilon
-        param -= step_size * (m / denominator)
+        np.multiply(grad, grad, out=work)
+        work *= 1.0 - self.beta2
+        v += work
+        # param <- param - lr / (1 - beta1**t) * m / (sqrt(v / (1 - beta2**t)) + eps)
+        np.sqrt(v, out=work)
+        # math.sqrt keeps the factor a Python float: a NumPy float64 scalar
+        # would make NumPy run this float32 product in float64.
+        work *= 1.0 / math.sqrt(1.0 - self.beta2**t)
+        work += self.epsilon
+        np.divide(m, work, out=work)
+        work *= self.learning_rate / (1.0 - self.beta1**t)
+        param -= work
 
     def get_config(self) -> dict[str, Any]:
         return {

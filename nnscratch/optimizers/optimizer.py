@@ -98,6 +98,7 @@ class Optimizer:
         self.iterations = 0
         self.state: list[dict[str, np.ndarray]] | None = None
         self._shapes: list[tuple[int, ...]] = []
+        self._scratch: dict[tuple, np.ndarray] = {}
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         """Apply one update to every array of ``params`` in place.
@@ -138,6 +139,17 @@ class Optimizer:
     def update(self, param: np.ndarray, grad: np.ndarray, state: dict) -> None:
         """Update one array in place; ``self.iterations`` is the step number t."""
         raise NotImplementedError
+
+    def scratch(self, like: np.ndarray) -> np.ndarray:
+        """A reusable work array of ``like``'s shape and dtype (contents undefined).
+
+        Parameters are updated one after another, so one array per shape is
+        enough; it is kept between steps, so updates allocate nothing.
+        """
+        key = (like.shape, like.dtype)
+        if key not in self._scratch:
+            self._scratch[key] = np.empty_like(like)
+        return self._scratch[key]
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments that rebuild this optimizer.

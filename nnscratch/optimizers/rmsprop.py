@@ -71,17 +71,24 @@ class RMSprop(Optimizer):
         return state
 
     def update(self, param: np.ndarray, grad: np.ndarray, state: dict) -> None:
-        mean_square = state["mean_square"]
+        # In place in one scratch array, as Adam.update (no temporaries).
+        mean_square, work = state["mean_square"], self.scratch(param)
+        # s <- rho * s + (1 - rho) * g**2
         mean_square *= self.rho
-        mean_square += (1.0 - self.rho) * grad * grad
-        denominator = np.sqrt(mean_square) + self.epsilon
-        if not self.momentum:
-            param -= self.learning_rate * (grad / denominator)
-            return
-        velocity = state["velocity"]
-        velocity *= self.momentum
-        velocity += grad / denominator
-        param -= self.learning_rate * velocity
+        np.multiply(grad, grad, out=work)
+        work *= 1.0 - self.rho
+        mean_square += work
+        # work <- g / (sqrt(s) + epsilon)
+        np.sqrt(mean_square, out=work)
+        work += self.epsilon
+        np.divide(grad, work, out=work)
+        if self.momentum:
+            velocity = state["velocity"]
+            velocity *= self.momentum
+            velocity += work
+            work[...] = velocity
+        work *= self.learning_rate
+        param -= work
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -77,16 +77,21 @@ class SGD(Optimizer):
         return {"velocity": np.zeros_like(param)} if self.momentum else {}
 
     def update(self, param: np.ndarray, grad: np.ndarray, state: dict) -> None:
-        if not self.momentum:
-            param -= self.learning_rate * grad
-            return
-        velocity = state["velocity"]
-        velocity *= self.momentum
-        velocity += grad
-        if self.nesterov:
-            param -= self.learning_rate * (grad + self.momentum * velocity)
+        # In place in one scratch array, as Adam.update (no temporaries).
+        work = self.scratch(param)
+        if self.momentum:
+            velocity = state["velocity"]
+            velocity *= self.momentum
+            velocity += grad  # v <- momentum * v + g
+            if self.nesterov:
+                np.multiply(velocity, self.momentum, out=work)
+                work += grad  # g + momentum * v
+            else:
+                work[...] = velocity
+            work *= self.learning_rate
         else:
-            param -= self.learning_rate * velocity
+            np.multiply(grad, self.learning_rate, out=work)
+        param -= work
 
     def get_config(self) -> dict[str, Any]:
         return {
