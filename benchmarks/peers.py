@@ -1,19 +1,27 @@
 """The workloads and, for each system, a runner that trains them.
 
-A runner is built from a workload and offers ``epoch()`` (one shuffled pass),
-``predict()`` (inference on the whole training set) and ``loss()`` (the last
-epoch's loss, to show the run really trained). ``scale`` > 1 marks a runner
-that times a fraction of an epoch (numpy-ml's convolution, which would take
-minutes per epoch) and multiplies up.
+A runner is built from a workload and offers ``timed_epochs(n)`` (seconds of
+each of ``n`` shuffled passes), ``predict()`` (inference on the whole
+training set) and ``loss()`` (the last epoch's loss, to show it trained).
+``scale`` > 1 marks a runner that times a fraction of an epoch (numpy-ml's
+convolution, which would take minutes per epoch) and multiplies up.
 """
 
 from __future__ import annotations
 
+import math
+import resource
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 PREDICT_BATCH = 1024
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux: ru_maxrss in kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @dataclass
@@ -94,9 +102,19 @@ class Runner:
         self.spec = spec
         self.X, self.y = spec.data()
         self.last_loss = float("nan")
+        self.peak_rss: list[float] = []  # after each epoch
 
     def loss(self) -> float:
         return self.last_loss
+
+    def timed_epochs(self, n: int) -> list[float]:
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            self.epoch()
+            times.append(time.perf_counter() - start)
+            self.peak_rss.append(peak_rss_mb())
+        return times
 
 
 class NNScratch(Runner):
@@ -127,11 +145,31 @@ class NNScratch(Runner):
                 self.model.add(layer)
         self.model.add(Activation("softmax"))
 
-    def epoch(self) -> None:
+    def timed_epochs(self, n: int) -> list[float]:
+        """One ``train`` call of ``n`` epochs (as a user runs it), timed per
+        epoch by a callback; the one-time input checks fall outside."""
+        from nnscratch import Callback
+
+        times, peak_rss = [], self.peak_rss
+
+        class Timer(Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                times.append(time.perf_counter() - self.start)
+                peak_rss.append(peak_rss_mb())
+
         history = self.model.train(
-            self.X, self.y, epochs=1, batch_size=self.spec.batch_size, verbose=0
+            self.X,
+            self.y,
+            epochs=n,
+            batch_size=self.spec.batch_size,
+            verbose=0,
+            callbacks=[Timer()],
         )
         self.last_loss = history["loss"][-1]
+        return times
 
     def predict(self) -> None:
         self.model.predict(self.X, batch_size=PREDICT_BATCH)
@@ -197,6 +235,7 @@ class NumpyLoop(Runner):
             self.params += [W, np.zeros(n_out, np.float32)]
         self.m = [np.zeros_like(p) for p in self.params]
         self.v = [np.zeros_like(p) for p in self.params]
+        self.work = {p.shape: np.empty_like(p) for p in self.params}
         self.t = 0
         self.rng = rng
 
@@ -234,13 +273,22 @@ class NumpyLoop(Runner):
     def adam(self, grads: list[np.ndarray]) -> None:
         self.t += 1
         step = 1e-3 / (1 - 0.9**self.t)
-        correction = np.sqrt(1 - 0.999**self.t)
+        correction = 1.0 / math.sqrt(1 - 0.999**self.t)  # a Python float: no up-cast
         for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
+            work = self.work[p.shape]
             m *= 0.9
-            m += 0.1 * g
+            np.multiply(g, 0.1, out=work)
+            m += work
             v *= 0.999
-            v += 0.001 * g * g
-            p -= step * m / (np.sqrt(v) / correction + 1e-8)
+            np.multiply(g, g, out=work)
+            work *= 0.001
+            v += work
+            np.sqrt(v, out=work)
+            work *= correction
+            work += 1e-8
+            np.divide(m, work, out=work)
+            work *= step
+            p -= work
 
     def predict(self) -> None:
         for start in range(0, len(self.X), PREDICT_BATCH):

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from peers import SYSTEMS, WORKLOADS, Workload  # noqa: E402
+from peers import SYSTEMS, WORKLOADS, Workload, peak_rss_mb  # noqa: E402
 
 
 def gemm_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
@@ -55,32 +54,20 @@ def run_worker(system: str, workload: str, options: dict) -> None:
     """Child process: train, time, and print one JSON line of results."""
     spec = WORKLOADS[workload](**options)
     runner = SYSTEMS[system](spec)
-    runner.epoch()  # warm-up: first-call allocations, BLAS thread start-up
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        runner.epoch()
-        times.append((time.perf_counter() - start) * runner.scale)
-    rss_after_warmup = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # The first epoch warms up (first-call allocations, BLAS threads).
+    times = [seconds * runner.scale for seconds in runner.timed_epochs(4)[1:]]
     start = time.perf_counter()
     runner.predict()
     predict_seconds = (time.perf_counter() - start) * runner.scale
-    print(
-        json.dumps(
-            {
-                "seconds": statistics.median(times),
-                "predict_seconds": predict_seconds,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                / 1024,
-                "rss_growth_mb": (
-                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                    - rss_after_warmup
-                )
-                / 1024,
-                "final_loss": runner.loss(),
-            }
-        )
-    )
+    results = {
+        "seconds": statistics.median(times),
+        "predict_seconds": predict_seconds,
+        "peak_rss_mb": peak_rss_mb(),
+        # Peak memory after epoch 4 minus after epoch 2: 0 when nothing grows.
+        "rss_growth_mb": runner.peak_rss[3] - runner.peak_rss[1],
+        "final_loss": runner.loss(),
+    }
+    print(json.dumps(results))
 
 
 def measure(system: str, workload: str, options: dict) -> dict:
@@ -106,7 +93,7 @@ def table(workload: Workload, results: dict, peak: float) -> str:
         f"Workload {workload.name}: {workload.description} "
         f"({workload.flops_per_epoch / 1e9:.1f} GFLOP per epoch)",
         "| system | s/epoch | x PyTorch | GFLOP/s | % GEMM peak | predict s "
-        "| peak RSS MB | RSS growth MB |",
+        "| peak RSS MB | RSS growth epoch 2->4 MB |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for system, result in results.items():
@@ -134,7 +121,17 @@ def main() -> None:
         action="store_true",
         help="also time nnscratch and PyTorch over batch sizes",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS / torch threads for every system (default: the libraries' "
+        "own choice, all cores)",
+    )
     args = parser.parse_args()
+    if args.threads:
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(args.threads)
     if args.worker:
         system, workload, options = args.worker
         run_worker(system, workload, json.loads(options))

@@ -18,7 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnscratch import Activation, Adam, Dense, Dropout, NeuralNetwork
+from nnscratch import NeuralNetwork
+from nnscratch.demos import build_mnist_model
 from nnscratch.utils.data import load_mnist_sample, train_val_split
 from nnscratch.utils.visualization import plot_confusion_matrix, plot_history
 
@@ -51,20 +52,8 @@ def load_data(seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
-def build_model(seed: int = 0) -> NeuralNetwork:
-    """784-128-64-10, ReLU, dropout 0.3, L2 1e-4, softmax + cross-entropy, Adam."""
-    model = NeuralNetwork(
-        loss_name="cce", optimizer=Adam(learning_rate=0.002), seed=seed
-    )
-    model.add(Dense(784, 128, initialization="he", l2_lambda=1e-4))
-    model.add(Activation("relu"))
-    model.add(Dropout(0.3))
-    model.add(Dense(128, 64, initialization="he", l2_lambda=1e-4))
-    model.add(Activation("relu"))
-    model.add(Dropout(0.3))
-    model.add(Dense(64, 10, initialization="xavier"))
-    model.add(Activation("softmax"))
-    return model
+# The network is the one `nnscratch demo mnist` trains.
+build_model = build_mnist_model
 
 
 def run(epochs: int = EPOCHS, seed: int = 0) -> Run:

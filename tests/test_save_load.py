@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import zipfile
 
@@ -214,7 +215,7 @@ def test_load_never_unpickles(tmp_path):
         NeuralNetwork.load(tmp_path / "objects.npz")
     single = tmp_path / "single.npy"
     np.save(single, np.ones(3))
-    with pytest.raises(ValueError, match="expected an .npz archive"):
+    with pytest.raises(ValueError, match=r"expected an .npz \(zip\) archive"):
         NeuralNetwork.load(single)
 
 
@@ -248,3 +249,14 @@ def test_a_learning_rate_annealed_to_zero_round_trips(tmp_path):
     model.add(Dense(2, 2))
     model.save(tmp_path / "zero.npz")
     assert NeuralNetwork.load(tmp_path / "zero.npz").optimizer.learning_rate == 0.0
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        model = NeuralNetwork(loss_name="mse")
+        model.add(Dense(2, 2))
+        model.save(tmp_path / "m.npz")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o644

@@ -86,6 +86,13 @@ def check_gradients(
         ``'{layer index}:{LayerType}.{param}'`` -> relative error. Below about
         1e-6 the backward pass is right; above 1e-3 it is almost surely wrong.
 
+    Notes
+    -----
+    Kinks fool central differences: a ReLU (or max pool) input within
+    ``epsilon`` of its switching point has no derivative there. A freshly
+    built network with zero biases fed blank pixels puts many inputs exactly
+    at 0, so check with a few random samples, or randomise the biases first.
+
     Examples
     --------
     >>> import numpy as np

@@ -122,10 +122,10 @@ def load_model(path: str | os.PathLike) -> NeuralNetwork:
     try:
         # Opening the file ourselves closes it even when np.load fails midway.
         with open(path, "rb") as handle:
-            archive = np.load(handle, allow_pickle=False)
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ValueError("expected an .npz archive, found a single array")
-            with archive:
+            if not zipfile.is_zipfile(handle):
+                raise ValueError("expected an .npz (zip) archive; this is not one")
+            handle.seek(0)
+            with np.load(handle, allow_pickle=False) as archive:
                 return _rebuild(archive)
     except ValueError as error:
         raise ValueError(

