@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-PREDICT_BATCH = 1024
+PREDICT_BATCH = 256  # nnscratch.predict's default
 
 
 def peak_rss_mb() -> float:

@@ -96,7 +96,9 @@ class Dense(Layer):
         """
         check_input_shape("Dense", x, (None, self.input_size))
         self._input = x
-        return x @ self.params["W"] + self.params["b"]
+        y = x @ self.params["W"]
+        y += self.params["b"]  # (out,) broadcast over the batch, in place
+        return y
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         """Fill ``grads['W']``, ``grads['b']`` and return ``dL/dx``.

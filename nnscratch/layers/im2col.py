@@ -167,11 +167,15 @@ def col2im(
     (sh, sw), (ph, pw) = stride, padding
     h, w = input_shape[2], input_shape[3]
     padded = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=window_grads.dtype)
+    # Windows that do not overlap reach each pixel once: a plain copy will do.
+    overlapping = sh < kh or sw < kw
     for i in range(kh):
         for j in range(kw):
             # (N, C, OH, OW) slice of pixels (i + sh*oh, j + sw*ow).
-            padded[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw] += window_grads[
-                :, :, :, :, i, j
-            ]
+            pixels = padded[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw]
+            if overlapping:
+                pixels += window_grads[:, :, :, :, i, j]
+            else:
+                pixels[...] = window_grads[:, :, :, :, i, j]
     # (N, C, H+2ph, W+2pw) -> (N, C, H, W): a view without the padding.
     return padded[:, :, ph : ph + h, pw : pw + w]

@@ -130,38 +130,48 @@ class MaxPool2D(_Pool2D):
         stride: int | Sequence[int] | None = None,
     ) -> None:
         super().__init__(pool_size, stride)
-        self._argmax: np.ndarray | None = None
+        self._windows: np.ndarray | None = None
+        self._best: np.ndarray | None = None
 
     def _pool(self, windows: np.ndarray) -> np.ndarray:
+        # Only the maxima here; which element won is worked out in backward,
+        # so inference (and a forward with no backward) pays nothing for it.
         elements = window_elements(windows)
         _, first = next(elements)
         best = first.copy()  # (N, C, OH, OW): the running maximum
-        # The smallest integer type that holds every offset (uint8 up to 16x16).
-        index_type = np.min_scalar_type(windows.shape[-2] * windows.shape[-1] - 1)
-        argmax = np.zeros(best.shape, dtype=index_type)
-        for k, value in elements:
-            # Strictly greater: on a tie the earlier element stays, as torch
-            # picks; a NaN always takes over, so NaN propagates as in torch.
-            better = (value > best) | np.isnan(value)
-            # k exceeds every earlier offset, so max(argmax, k * better) sets k
-            # exactly where better is True: arithmetic, many times faster than
-            # a masked write.
-            np.maximum(argmax, better * index_type.type(k), out=argmax)
-            # The same as taking ``value`` where ``better`` (np.maximum passes
-            # NaN on), again without a masked write.
-            np.maximum(best, value, out=best)
-        self._argmax = argmax
+        for _, value in elements:
+            np.maximum(best, value, out=best)  # NaN wins, as in torch
+        self._windows, self._best = windows, best
         return best
 
     def _window_grads(self, grad: np.ndarray) -> np.ndarray:
-        argmax = self._cached("_argmax")
+        windows, best = self._cached("_windows"), self._best
         kh, kw = self.pool_size
-        offsets = np.arange(kh * kw).reshape(-1, 1, 1, 1, 1)  # (kh*kw, 1, 1, 1, 1)
-        # (N, C, OH, OW) == (kh*kw, 1, 1, 1, 1) -> (kh*kw, N, C, OH, OW):
-        # True where offset k is the window's argmax; g goes there, 0 elsewhere.
-        routed = grad * (argmax == offsets)
-        # (kh*kw, N, C, OH, OW) -> (kh, kw, N, C, OH, OW) -> (N, C, OH, OW, kh, kw)
-        return routed.reshape(kh, kw, *argmax.shape).transpose(2, 3, 4, 5, 0, 1)
+        # (kh, kw, N, C, OH, OW): slot (i, j) holds g where element (i, j)
+        # of the window is the one that won, 0 elsewhere.
+        routed = np.empty((kh, kw, *best.shape), dtype=grad.dtype)
+        taken = np.zeros(best.shape, dtype=bool)  # window already routed
+        for k, value in window_elements(windows):
+            # The first element equal to the maximum, in row-major window
+            # order, wins: on a tie torch picks the first one too.
+            first = np.greater(value == best, taken)  # a max, not yet taken
+            taken |= first
+            np.multiply(grad, first, out=routed[divmod(k, kw)])
+        if not taken.all():  # NaN windows: NaN == NaN is False above
+            self._route_nan_windows(grad, routed, taken)
+        # (kh, kw, N, C, OH, OW) -> (N, C, OH, OW, kh, kw), a view.
+        return routed.transpose(2, 3, 4, 5, 0, 1)
+
+    def _route_nan_windows(
+        self, grad: np.ndarray, routed: np.ndarray, taken: np.ndarray
+    ) -> None:
+        """In a window holding NaN, torch lets each NaN take over from all
+        before it, so the *last* NaN gets the gradient: scan backwards."""
+        kw = self.pool_size[1]
+        for k, value in reversed(list(window_elements(self._windows))):
+            last_nan = np.greater(np.isnan(value), taken)
+            taken |= last_nan
+            routed[divmod(k, kw)] += grad * last_nan
 
 
 class AvgPool2D(_Pool2D):
