@@ -48,6 +48,7 @@ from nnscratch.utils.data import (
     one_hot,
 )
 from nnscratch.utils.metrics import accuracy, confusion_matrix
+from nnscratch.utils.visualization import plot_layer_stats
 
 __version__ = "0.1.0"
 
@@ -91,4 +92,5 @@ __all__ = [
     "load_mnist",
     "load_mnist_sample",
     "one_hot",
+    "plot_layer_stats",
 ]

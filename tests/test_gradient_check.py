@@ -8,7 +8,15 @@ from helpers import check_layer_gradients, numerical_gradient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nnscratch import SGD, Activation, Dense, Dropout, Layer, NeuralNetwork
+from nnscratch import (
+    SGD,
+    Activation,
+    Dense,
+    Dropout,
+    Layer,
+    NeuralNetwork,
+    plot_layer_stats,
+)
 from nnscratch.engine.gradient_check import check_gradients
 from nnscratch.utils.data import get_toy_data
 
@@ -216,7 +224,7 @@ def test_tracked_statistics_match_a_hand_computation():
     assert history["0:Dense/update_ratio"] == pytest.approx([0.1 * np.sqrt(464) / 2])
 
 
-def test_tracking_shows_sigmoid_gradients_vanish_where_relu_keeps_them():
+def test_tracking_shows_sigmoid_gradients_vanish_where_relu_keeps_them(tmp_path):
     X, y, _, _ = get_toy_data(n_samples=200)
     first_layer_norms = {}
     for hidden in ("sigmoid", "relu"):
@@ -228,7 +236,15 @@ def test_tracking_shows_sigmoid_gradients_vanish_where_relu_keeps_them():
             model.add(Activation(hidden))
         model.add(Dense(16, 1))
         model.add(Activation("sigmoid"))
-        history = model.train(X, y, epochs=1, verbose=0, track=True)
+        history = model.train(X, y, epochs=2, verbose=0, track=True)
         first_layer_norms[hidden] = history["0:Dense/grad_norm"][0]
         assert len([k for k in history if k.endswith("/activation_std")]) == 12
+        figure = plot_layer_stats(history, tmp_path / f"{hidden}.png")
+        assert len(figure.axes) == 4 and len(figure.axes[2].lines) == 6  # Dense
+        assert (tmp_path / f"{hidden}.png").read_bytes()[:4] == b"\x89PNG"
     assert first_layer_norms["sigmoid"] < first_layer_norms["relu"] / 10
+
+
+def test_plot_layer_stats_needs_a_tracked_history():
+    with pytest.raises(ValueError, match=r"expected per-layer statistics .* track=True"):
+        plot_layer_stats({"loss": [1.0]})

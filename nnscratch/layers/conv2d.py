@@ -7,17 +7,17 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch.core.initializers import INITIALIZERS, initial_weights
-from nnscratch.core.layer import Layer
+from nnscratch.core.initializers import INITIALIZERS
 from nnscratch.core.validation import (
     check_choice,
     check_float_in_range,
     check_positive_int,
 )
+from nnscratch.core.weighted import WeightedLayer
 from nnscratch.layers.im2col import as_pair, check_image_input, col2im, compact, im2col
 
 
-class Conv2D(Layer):
+class Conv2D(WeightedLayer):
     r"""2-D convolution of ``(N, C, H, W)`` images, as ``torch.nn.functional.conv2d``.
 
     Parameters
@@ -100,13 +100,7 @@ class Conv2D(Layer):
         shape = (self.out_channels, self.in_channels, kh, kw)
         fan_in = self.in_channels * kh * kw
         fan_out = self.out_channels * kh * kw
-        self.params = {
-            "W": initial_weights(
-                self.initialization, shape, fan_in, fan_out, rng=rng, dtype=dtype
-            ),
-            "b": np.zeros(self.out_channels, dtype=dtype),
-        }
-        self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
+        self.init_params(shape, self.out_channels, fan_in, fan_out, rng, dtype)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Convolve ``x`` with every filter.
@@ -162,10 +156,7 @@ class Conv2D(Layer):
         G = grad.transpose(1, 0, 2, 3).reshape(o, -1)
         # (O, N*OH*OW) @ (N*OH*OW, C*kh*kw) -> (O, C*kh*kw): the sum over the
         # batch and positions is in the product.
-        dW = (G @ cols.T).reshape(W.shape)
-        if self.l2_lambda:
-            dW += 2.0 * self.l2_lambda * W
-        self.grads["W"] = dW
+        self.grads["W"] = self.penalised((G @ cols.T).reshape(W.shape))
         self.grads["b"] = G.sum(axis=1)  # (O, N*OH*OW) -> (O,)
         if not self.input_gradient_needed:
             return None
@@ -177,13 +168,6 @@ class Conv2D(Layer):
             3, 0, 4, 5, 1, 2
         )
         return col2im(window_grads, self._input_shape, self.stride, self.padding)
-
-    def regularization_loss(self) -> float:
-        """``l2_lambda * sum(W**2)``."""
-        if not self.l2_lambda:
-            return 0.0
-        W = self.params["W"]
-        return self.l2_lambda * float(np.vdot(W, W))
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -6,17 +6,17 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch.core.initializers import INITIALIZERS, initial_weights
-from nnscratch.core.layer import Layer
+from nnscratch.core.initializers import INITIALIZERS
 from nnscratch.core.validation import (
     check_choice,
     check_float_in_range,
     check_input_shape,
     check_positive_int,
 )
+from nnscratch.core.weighted import WeightedLayer
 
 
-class Dense(Layer):
+class Dense(WeightedLayer):
     r"""Fully connected layer ``y = x @ W + b``.
 
     Parameters
@@ -73,13 +73,9 @@ class Dense(Layer):
     def build(self, rng: np.random.Generator, dtype: np.dtype) -> None:
         """Draw ``W`` with the chosen scheme and set ``b`` to zeros."""
         shape = (self.input_size, self.output_size)
-        self.params = {
-            "W": initial_weights(
-                self.initialization, shape, *shape, rng=rng, dtype=dtype
-            ),
-            "b": np.zeros(self.output_size, dtype=dtype),
-        }
-        self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
+        self.init_params(
+            shape, self.output_size, self.input_size, self.output_size, rng, dtype
+        )
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Apply the affine map.
@@ -116,22 +112,12 @@ class Dense(Layer):
         x = self._cached("_input")
         W = self.params["W"]
         # (in, N) @ (N, out) -> (in, out); the sum over the batch is in the product.
-        dW = x.T @ grad
-        if self.l2_lambda:
-            dW += 2.0 * self.l2_lambda * W
-        self.grads["W"] = dW
+        self.grads["W"] = self.penalised(x.T @ grad)
         # (N, out) -> (out,)
         self.grads["b"] = grad.sum(axis=0)
         if not self.input_gradient_needed:
             return None
         return grad @ W.T
-
-    def regularization_loss(self) -> float:
-        """``l2_lambda * sum(W**2)``."""
-        if not self.l2_lambda:
-            return 0.0
-        W = self.params["W"]
-        return self.l2_lambda * float(np.vdot(W, W))
 
     def get_config(self) -> dict[str, Any]:
         return {

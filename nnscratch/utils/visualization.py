@@ -270,3 +270,65 @@ def plot_filters(
     if path is not None:
         save_figure(figure, path)
     return figure
+
+
+LAYER_STATISTICS = {
+    "activation_mean": ("mean of outputs", "linear"),
+    "activation_std": ("std of outputs", "log"),
+    "grad_norm": ("weight-gradient norm", "log"),
+    "update_ratio": ("update / weight norm", "log"),
+}
+
+
+def plot_layer_stats(
+    history: dict[str, list[float]], path: str | os.PathLike | None = None
+) -> Figure:
+    """What ``train(..., track=True)`` recorded: one panel per statistic, one
+    line per layer, over the epochs.
+
+    Vanishing gradients show as gradient norms that shrink layer by layer
+    towards the input; dead ReLUs as an output mean and std falling to 0;
+    a learning rate too high (or low) as update ratios far above (below) 1e-3.
+
+    Parameters
+    ----------
+    history : dict of str to list of float
+        As returned by ``NeuralNetwork.train(..., track=True)``.
+    path : path-like, optional
+        Where to write the figure as a PNG.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> history = {"loss": [1.0, 0.5], "0:Dense/grad_norm": [0.3, 0.2],
+    ...            "0:Dense/activation_std": [1.0, 0.9]}
+    >>> [axes.get_title() for axes in plot_layer_stats(history).axes]
+    ['std of outputs', 'weight-gradient norm']
+    """
+    tracked = {key: values for key, values in history.items() if "/" in key}
+    if not tracked:
+        raise ValueError(
+            "history: expected per-layer statistics ('0:Dense/grad_norm', ...) "
+            "from train(..., track=True). Received keys "
+            f"{sorted(history)}"
+        )
+    statistics = [s for s in LAYER_STATISTICS if any(k.endswith(s) for k in tracked)]
+    figure = Figure(figsize=(5 * len(statistics), 4))
+    for position, statistic in enumerate(statistics, start=1):
+        title, scale = LAYER_STATISTICS[statistic]
+        axes = figure.add_subplot(1, len(statistics), position)
+        for key, values in tracked.items():
+            layer, name = key.split("/")
+            if name == statistic:
+                axes.plot(np.arange(1, len(values) + 1), values, label=layer)
+        axes.set_yscale(scale)
+        axes.set_title(title)
+        axes.set_xlabel("epoch")
+        axes.legend(fontsize="small")
+        axes.grid(alpha=0.3)
+    if path is not None:
+        save_figure(figure, path)
+    return figure
