@@ -120,7 +120,7 @@ def test_dropout_keeps_the_expected_value():
     assert abs(y.mean() - 1.0) < 0.01
 
 
-@pytest.mark.parametrize("layer", [Dense(2, 3), Activation("tanh")])
+@pytest.mark.parametrize("layer", [Dense(2, 3), Activation("tanh"), Dropout(0.5)])
 def test_backward_before_forward_is_a_clear_error(layer):
     with pytest.raises(RuntimeError, match="before forward"):
         layer.backward(np.ones((1, 3)))

@@ -99,11 +99,14 @@ class Layer:
         """Return what forward cached under ``name``, or explain why it is missing."""
         value = getattr(self, name, None)
         if value is None:
-            raise RuntimeError(
-                f"{type(self).__name__}.backward called before forward: "
-                "run forward on a batch first"
-            )
+            raise self._no_forward_error()
         return value
+
+    def _no_forward_error(self) -> RuntimeError:
+        return RuntimeError(
+            f"{type(self).__name__}.backward called before forward: "
+            "run forward on a batch first"
+        )
 
     def __repr__(self) -> str:
         args = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())

@@ -23,6 +23,7 @@ from nnscratch.engine.batches import (
 from nnscratch.engine.callbacks import Callback, EarlyStopping
 from nnscratch.engine.tracking import LayerStatsTracker
 from nnscratch.engine.training import TrainingDivergedError, TrainingRun
+from nnscratch.layers.activation import Activation
 from nnscratch.losses.losses import get_loss
 from nnscratch.optimizers.adam import Adam
 from nnscratch.optimizers.optimizer import Optimizer
@@ -179,9 +180,9 @@ class NeuralNetwork:
         """
         last = self.layers[-1] if self.layers else None
         return (
-            self.loss.output_activation is not None
-            and getattr(last, "name", None) == self.loss.output_activation
-            and type(last).__name__ == "Activation"
+            isinstance(last, Activation)
+            and self.loss.output_activation is not None
+            and last.name == self.loss.output_activation
         )
 
     def _loss_and_output(

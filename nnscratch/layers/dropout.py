@@ -46,6 +46,7 @@ class Dropout(Layer):
         self.rate = check_float_in_range("rate", rate, 0.0, 1.0, high_inclusive=False)
         self.rng = np.random.default_rng()
         self._scaled_mask: np.ndarray | None = None
+        self._forward_done = False  # backward needs a forward to know the mask
 
     def build(self, rng: np.random.Generator, dtype: np.dtype) -> None:
         """Draw masks from the model's generator, so a seed repeats them."""
@@ -63,6 +64,7 @@ class Dropout(Layer):
         -------
         ndarray of the same shape and dtype as ``x``
         """
+        self._forward_done = True
         if not training or self.rate == 0.0:
             self._scaled_mask = None
             return x
@@ -72,6 +74,8 @@ class Dropout(Layer):
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         """Route ``grad`` through the units that were kept, with the same scale."""
+        if not self._forward_done:
+            raise self._no_forward_error()
         if self._scaled_mask is None:
             return grad
         return grad * self._scaled_mask
