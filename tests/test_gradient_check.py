@@ -11,9 +11,13 @@ from hypothesis import strategies as st
 from nnscratch import (
     SGD,
     Activation,
+    BatchNorm,
+    Conv2D,
     Dense,
     Dropout,
+    Flatten,
     Layer,
+    MaxPool2D,
     NeuralNetwork,
     plot_layer_stats,
 )
@@ -246,5 +250,51 @@ def test_tracking_shows_sigmoid_gradients_vanish_where_relu_keeps_them(tmp_path)
 
 
 def test_plot_layer_stats_needs_a_tracked_history():
-    with pytest.raises(ValueError, match=r"expected per-layer statistics .* track=True"):
+    with pytest.raises(
+        ValueError, match=r"expected per-layer statistics .* track=True"
+    ):
         plot_layer_stats({"loss": [1.0]})
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_small_cnn_with_batchnorm_gradients(training):
+    """Conv -> BatchNorm -> ReLU -> MaxPool -> Flatten -> Dense -> softmax, in
+    both modes: with batch statistics (training) and running ones (inference)."""
+    rng = np.random.default_rng(5)
+    model = NeuralNetwork(loss_name="cce", optimizer=SGD(), seed=0, dtype="float64")
+    for layer in (
+        Conv2D(2, 3, 3, padding=1),
+        BatchNorm(3),
+        Activation("relu"),
+        MaxPool2D(2),
+        Flatten(),
+        Dense(12, 4),
+        BatchNorm(4),
+        Activation("tanh"),
+        Dense(4, 3),
+        Activation("softmax"),
+    ):
+        model.add(layer)
+    for layer in model.layers:  # random biases and statistics: no ties, no kinks
+        for name in ("b", "beta", "gamma"):
+            if name in layer.params:
+                layer.params[name][...] = rng.uniform(
+                    0.5, 1.5, layer.params[name].shape
+                )
+        if layer.buffers:
+            layer.buffers["running_mean"][...] = rng.normal(0, 0.1, layer.num_features)
+            layer.buffers["running_var"][...] = rng.uniform(0.5, 2, layer.num_features)
+    X = rng.standard_normal((5, 2, 4, 4))
+    y = rng.integers(0, 3, 5)
+    model.compute_gradients(X, y, training=training)
+    analytic = [layer.grads[k].copy() for layer in model.layers for k in layer.params]
+
+    def loss():
+        data_loss, _, _ = model._loss_and_output(X, y, training=training)
+        return data_loss
+
+    params = [layer.params[k] for layer in model.layers for k in layer.params]
+    for grad, param in zip(analytic, params, strict=True):
+        np.testing.assert_allclose(
+            grad, numerical_gradient(loss, param), rtol=1e-5, atol=1e-8
+        )
