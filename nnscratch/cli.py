@@ -16,21 +16,29 @@ import argparse
 import contextlib
 import csv
 import importlib
+import inspect
 import io
 import os
 import pkgutil
 import sys
 import warnings
-import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nnscratch.utils.files import (
+    as_rows,
+    check_input_file,
+    check_output_file,
+    read_features,
+)
+
+if TYPE_CHECKING:
+    from nnscratch.demos import Demo, TrainingResult
+
 PROG = "nnscratch"
-RELU_FAMILY = {"relu", "leaky_relu", "elu", "gelu"}
-"""Hidden activations that get He initialisation (the rest get Xavier)."""
 DEBUG_VARIABLE = "NNSCRATCH_DEBUG"
 """Set it to 1 to see the traceback of an unexpected error."""
 
@@ -107,129 +115,6 @@ def activation_name(text: str) -> str:
     return text
 
 
-# ------------------------------------------------------------------ data files
-def _check_file(path: Path, kinds: Sequence[str]) -> None:
-    if not path.exists():
-        raise CliError(f"{path}: no such file")
-    if not path.is_file():
-        raise CliError(f"{path}: expected a file. Received a directory")
-    if path.suffix.lower() not in kinds:
-        raise CliError(
-            f"{path}: expected a {' or '.join(kinds)} file. "
-            f"Received a {path.suffix or 'suffix-less'} file"
-        )
-
-
-def _check_output(path: Path) -> None:
-    """Refuse an output path whose folder is missing, before any work is done."""
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise CliError(f"{path}: expected an existing folder. {folder} is not one")
-    if path.is_dir():
-        raise CliError(f"{path}: expected a file name. Received a directory")
-
-
-def _read_npz(path: Path, keys: Sequence[str]) -> list[np.ndarray]:
-    """The arrays ``keys`` of an ``.npz`` archive (no pickle)."""
-    if not zipfile.is_zipfile(path):
-        raise CliError(f"{path}: expected an .npz archive (a zip file). It is not one")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [key for key in keys if key not in archive.files]
-            if missing:
-                raise CliError(
-                    f"{path}: expected arrays {', '.join(keys)}. "
-                    f"Found {', '.join(archive.files) or 'none'}"
-                )
-            return [archive[key] for key in keys]
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise CliError(f"{path}: expected an .npz archive ({error})") from None
-
-
-def _read_csv(path: Path) -> tuple[list[str], np.ndarray]:
-    """Header names and the numbers below them, shaped (rows, columns)."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = [row for row in csv.reader(handle) if any(c.strip() for c in row)]
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise CliError(f"{path}: cannot read it as CSV text ({error})") from None
-    if len(rows) < 2:
-        raise CliError(f"{path}: expected a header row and at least one data row")
-    header = [name.strip() for name in rows[0]]
-    values = np.empty((len(rows) - 1, len(header)))
-    for line, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise CliError(
-                f"{path}: line {line}: expected {len(header)} cells, as in the "
-                f"header. Received {len(row)}"
-            )
-        for column, cell in enumerate(row):
-            try:
-                values[line - 2, column] = float(cell)
-            except ValueError:
-                raise CliError(
-                    f"{path}: line {line}, column {header[column]!r}: expected a "
-                    f"number. Received {cell!r}"
-                ) from None
-    return header, values
-
-
-def _column_index(path: Path, header: list[str], target: str) -> int:
-    """The index of ``target``: a header name, or an index (negative counts back)."""
-    if target in header:
-        return header.index(target)
-    with contextlib.suppress(ValueError):
-        index = int(target)
-        if -len(header) <= index < len(header):
-            return index % len(header)
-    raise CliError(
-        f"{path}: --target-column: expected a column name ({', '.join(header)}) or "
-        f"an index in [{-len(header)}, {len(header)}). Received {target!r}"
-    )
-
-
-def read_features(
-    path: Path, target_column: str | None = None, with_target: bool = True
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """``X`` and, ``with_target``, ``y`` from an ``.npz`` (arrays X, y) or a CSV.
-
-    A CSV has a header row; its target is ``target_column`` or else the last
-    column. Without ``with_target``, the CSV's columns are all features
-    unless ``target_column`` names one to drop.
-    """
-    _check_file(path, (".npz", ".csv"))
-    if path.suffix.lower() == ".npz":
-        if target_column is not None:
-            raise CliError(
-                f"{path}: --target-column applies to CSV files; an .npz holds "
-                "arrays named X and y"
-            )
-        if with_target:
-            X, y = _read_npz(path, ("X", "y"))
-            return X, y
-        return _read_npz(path, ("X",))[0], None
-    header, values = _read_csv(path)
-    target = None
-    if target_column is not None:
-        target = _column_index(path, header, target_column)
-    elif with_target:
-        target = len(header) - 1
-    if target is None:
-        return values, None
-    if len(header) < 2:
-        raise CliError(f"{path}: expected feature columns besides the target")
-    features = [i for i in range(len(header)) if i != target]
-    return values[:, features], (values[:, target] if with_target else None)
-
-
-def _as_rows(X: np.ndarray) -> np.ndarray:
-    """Features as (N, F): a column becomes (N, 1), images are flattened."""
-    X = np.asarray(X)
-    if X.ndim == 1:
-        return X.reshape(-1, 1)  # (N,) -> (N, 1)
-    return X.reshape(len(X), -1)  # (N, ...) -> (N, prod(...))
-
-
 # ------------------------------------------------------------------- training
 def import_builtins() -> None:
     """Import every module of ``nnscratch.layers`` and ``nnscratch.optimizers``.
@@ -290,75 +175,57 @@ def _targets(loss: str, y: np.ndarray) -> tuple[np.ndarray, int]:
     return labels, max(int(labels.max()) + 1, 2)
 
 
-def build_mlp(args: argparse.Namespace, inputs: int, outputs: int) -> Any:
-    """Hidden Dense + activation (+ Dropout) per ``--layers``, then the head."""
-    from nnscratch.engine.model import NeuralNetwork
-    from nnscratch.layers.activation import Activation
-    from nnscratch.layers.dense import Dense
-    from nnscratch.layers.dropout import Dropout
+def model_from_args(args: argparse.Namespace, inputs: int, outputs: int) -> Any:
+    """The network of ``--layers``, ``--activation``, ``--l2``, ``--dropout``.
 
-    model = NeuralNetwork(
-        loss_name=args.loss,
-        optimizer=make_optimizer(args.optimizer, args.lr),
+    ``inputs`` features -> the hidden layers -> ``outputs``, with the head the
+    loss expects (see ``nnscratch.engine.builders.build_mlp``).
+    """
+    from nnscratch.engine.builders import build_mlp
+
+    return build_mlp(
+        [inputs, *args.layers, outputs],
+        args.loss,
+        make_optimizer(args.optimizer, args.lr),
         seed=args.seed,
+        activation=args.activation,
+        l2_lambda=args.l2,
+        dropout=args.dropout,
     )
-    initialization = "he" if args.activation in RELU_FAMILY else "xavier"
-    size = inputs
-    for units in args.layers:
-        model.add(Dense(size, units, initialization, l2_lambda=args.l2))
-        model.add(Activation(args.activation))
-        if args.dropout > 0:
-            model.add(Dropout(args.dropout))
-        size = units
-    model.add(Dense(size, outputs, "xavier", l2_lambda=args.l2))
-    head = {"cce": "softmax", "bce": "sigmoid"}.get(args.loss)
-    if head is not None:
-        model.add(Activation(head))
-    return model
-
-
-def _epochs(count: int) -> str:
-    return f"{count} epoch" if count == 1 else f"{count} epochs"
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from nnscratch.demos import format_metrics
-    from nnscratch.utils.data import train_val_split
+    """Train an MLP on an .npz or CSV file and save it.
 
-    _check_output(args.output)
+    Trains a multi-layer perceptron on DATA, prints its final metrics and
+    saves it to the --output file, for 'nnscratch predict'.
+    """
+    from nnscratch.demos import (
+        format_epochs,
+        format_metrics,
+        holdout,
+        train_and_evaluate,
+    )
+
+    check_output_file(args.output)
     X, y = read_features(args.data, args.target_column)
-    X = _as_rows(X)
+    X = as_rows(X)
     y, outputs = _targets(args.loss, y)
     if len(X) != len(y):
         raise CliError(f"{args.data}: expected one target per row of X ({len(X)})")
-    model = build_mlp(args, X.shape[1], outputs)
-    data = {"train": (X, y)}
-    if args.val_fraction > 0:
-        rng = np.random.default_rng(args.seed)
-        X_train, y_train, X_val, y_val = train_val_split(X, y, args.val_fraction, rng)
-        data = {"train": (X_train, y_train), "val": (X_val, y_val)}
-    validation = data.get("val", (None, None))
-    history = model.train(
-        *data["train"],
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        X_val=validation[0],
-        y_val=validation[1],
-        early_stopping_patience=args.patience,
-        verbose=args.verbose,
+    model = model_from_args(args, X.shape[1], outputs)
+    data = holdout(X, y, args.val_fraction, args.seed)
+    run = train_and_evaluate(
+        model, data, args.epochs, args.batch_size, args.patience, args.verbose
     )
-    if not history.get("loss"):
+    if not run.epochs:
         raise CliError("training stopped before the first epoch ended")
-    metrics = {}
-    for split, (features, targets) in data.items():
-        scores = model.evaluate(features, targets)
-        metrics.update({f"{split}_{key}": value for key, value in scores.items()})
     print(
-        f"Trained {_epochs(len(history['loss']))} on {len(data['train'][0])} rows: "
+        f"Trained {format_epochs(run.epochs)} on {len(data['X_train'])} rows: "
         f"{X.shape[1]} features -> {'-'.join(map(str, args.layers)) or 'no'} hidden "
         f"-> {outputs} outputs ({args.loss}, {type(model.optimizer).__name__})"
     )
-    for line in format_metrics(metrics):
+    for line in format_metrics(run.metrics):
         print(line)
     model.save(args.output)
     print(f"saved the model to {args.output}")
@@ -375,7 +242,7 @@ def predictions_csv(model: Any, outputs: np.ndarray) -> str:
     """One column per output (``output_0``, ...), plus ``class`` for classifiers."""
     from nnscratch.utils.metrics import predicted_classes
 
-    outputs = _as_rows(outputs)
+    outputs = as_rows(outputs)
     header = [f"output_{k}" for k in range(outputs.shape[1])]
     columns = [[f"{value:.8g}" for value in row] for row in outputs.tolist()]
     if model.loss_name in ("bce", "cce"):
@@ -390,18 +257,22 @@ def predictions_csv(model: Any, outputs: np.ndarray) -> str:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    """Predict with a saved model, as CSV.
+
+    Loads MODEL and writes its predictions for DATA as CSV.
+    """
     from nnscratch.engine.model import NeuralNetwork
     from nnscratch.utils.io import atomic_write
 
-    _check_file(args.model, (".npz",))
+    check_input_file(args.model, (".npz",))
     if args.output is not None:
-        _check_output(args.output)
+        check_output_file(args.output)
     import_builtins()
     model = NeuralNetwork.load(args.model)
     X, _ = read_features(args.data, args.target_column, with_target=False)
     inputs = _first_dense_inputs(model)
     if inputs is not None:
-        X = _as_rows(X)
+        X = as_rows(X)
         if X.shape[1] == inputs + 1 and args.target_column is None:
             raise CliError(
                 f"{args.data}: the model takes {inputs} features, the file has "
@@ -419,17 +290,84 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- demos
-def run_demo_command(args: argparse.Namespace) -> int:
+def _add_seed_and_verbose(parser: argparse.ArgumentParser, verbose: int) -> None:
+    """``--seed`` and ``--verbose``, which every command that trains takes."""
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, metavar="S", help="seed"
+    )
+    parser.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=verbose,
+        help="0 quiet, 1 progress bars, 2 one line per epoch",
+    )
+
+
+def _add_demo_options(
+    parser: argparse.ArgumentParser, output_dir: str = "outputs/NAME"
+) -> None:
+    """The options of ``nnscratch demo`` and of the scripts in ``experiments/``."""
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        help=f"where the plots go (default: {output_dir})",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=positive_int,
+        metavar="N",
+        help="most epochs (default: the demo's own)",
+    )
+    _add_seed_and_verbose(parser, verbose=0)
+
+
+def _run_demo(demo: str | Demo, args: argparse.Namespace) -> TrainingResult:
+    """``run_demo`` with the demo options, then the list of files written."""
     from nnscratch.demos import run_demo
 
-    output_dir = args.output_dir or Path("outputs", args.name)
-    result = run_demo(
-        args.name, output_dir, epochs=args.epochs, seed=args.seed, verbose=args.verbose
+    run = run_demo(
+        demo, args.output_dir, epochs=args.epochs, seed=args.seed, verbose=args.verbose
     )
     print("wrote:")
-    for path in result["files"]:
+    for path in run.files:
         print(f"  {path}")
+    return run
+
+
+def run_demo_command(args: argparse.Namespace) -> int:
+    """Train a ready-made demo and write its plots.
+
+    Trains a demo (its data, network and settings), prints its final metrics
+    and writes its plots: history, decision boundary (2-D data), confusion
+    matrix and filters (images).
+    """
+    _run_demo(args.name, args)
     return 0
+
+
+def run_script(
+    demo: Demo,
+    argv: Sequence[str] | None = None,
+    output_dir: str | os.PathLike | None = None,
+) -> dict[str, float]:
+    """The command line of a script in ``experiments/``: ``nnscratch demo`` for it.
+
+    The script takes the options of ``nnscratch demo`` (``--output-dir``,
+    ``--epochs``, ``--seed``, ``--verbose``); ``output_dir`` is its default
+    folder, ``outputs/<name>`` if not given. Errors are raised, with their
+    traceback, as in any script.
+
+    Returns
+    -------
+    dict
+        The final metrics (see ``nnscratch.demos.TrainingResult``).
+    """
+    parser = argparse.ArgumentParser(description=f"{demo.name}: {demo.description}")
+    _add_demo_options(parser, str(output_dir or Path("outputs", demo.name)))
+    parser.set_defaults(output_dir=output_dir)
+    return _run_demo(demo, parser.parse_args(argv)).metrics
 
 
 # ---------------------------------------------------------------------- parser
@@ -470,66 +408,52 @@ examples:
 """
 
 
+def _add_command(
+    commands: Any, name: str, handler: Callable[[argparse.Namespace], int], epilog: str
+) -> argparse.ArgumentParser:
+    """Add the command ``name``, which ``handler`` runs and documents.
+
+    The first line of the handler's docstring is the command's entry in
+    ``nnscratch --help``; the whole docstring opens ``nnscratch NAME --help``.
+    """
+    description = inspect.cleandoc(handler.__doc__ or name)
+    summary = description.splitlines()[0].rstrip(".")
+    parser = commands.add_parser(
+        name,
+        help=summary[:1].lower() + summary[1:],
+        description=description,
+        epilog=epilog,
+        formatter_class=_HelpFormatter,
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``nnscratch`` parser with its ``demo``, ``train``, ``predict`` commands."""
     from nnscratch import __version__
     from nnscratch.demos import DEMOS
 
-    formatter = _HelpFormatter
     parser = _Parser(
         prog=PROG,
         description="nnscratch: a deep-learning framework written from scratch "
         "in NumPy.",
         epilog="Run 'nnscratch COMMAND --help' for the options and examples of "
         "each command.",
-        formatter_class=formatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
-    demos = "\n".join(f"  {name:<8} {demo.description}" for name, demo in DEMOS.items())
-    demo = commands.add_parser(
-        "demo",
-        help="train a ready-made demo and write its plots",
-        description="Train a demo (data, network, settings), print its final "
-        "metrics and write its plots:\nhistory, decision boundary (2-D data), "
-        "confusion matrix and filters (images).",
-        epilog=DEMO_EPILOG.format(demos=demos),
-        formatter_class=formatter,
-    )
+    width = max(map(len, DEMOS))
+    listing = [f"  {name:<{width}}  {demo.description}" for name, demo in DEMOS.items()]
+    epilog = DEMO_EPILOG.format(demos="\n".join(listing))
+    demo = _add_command(commands, "demo", run_demo_command, epilog)
     demo.add_argument("name", choices=list(DEMOS), help="which demo (see below)")
-    demo.add_argument(
-        "--output-dir",
-        type=Path,
-        metavar="DIR",
-        help="where the plots go (default: outputs/NAME)",
-    )
-    demo.add_argument(
-        "--epochs",
-        type=positive_int,
-        metavar="N",
-        help="most epochs (default: the demo's own)",
-    )
-    demo.add_argument(
-        "--seed", type=non_negative_int, default=0, metavar="S", help="seed"
-    )
-    demo.add_argument(
-        "--verbose",
-        type=int,
-        choices=(0, 1, 2),
-        default=0,
-        help="0 quiet, 1 progress bars, 2 one line per epoch",
-    )
-    demo.set_defaults(handler=run_demo_command)
+    _add_demo_options(demo)
 
-    train = commands.add_parser(
-        "train",
-        help="train an MLP on an .npz or CSV file and save it",
-        description="Train a multi-layer perceptron on DATA and save it.",
-        epilog=TRAIN_EPILOG,
-        formatter_class=formatter,
-    )
+    train = _add_command(commands, "train", run_train, TRAIN_EPILOG)
     train.add_argument("data", type=Path, metavar="DATA", help=".npz or .csv file")
     option = train.add_argument
     option(
@@ -569,7 +493,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="P",
         help="stop after P epochs without a lower val_loss, keep the best",
     )
-    option("--seed", type=non_negative_int, default=0, metavar="S", help="seed")
     option("--l2", type=non_negative_float, default=0.0, help="L2 on the weights")
     option(
         "--dropout",
@@ -590,22 +513,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODEL.npz",
         help="where the model is saved",
     )
-    option(
-        "--verbose",
-        type=int,
-        choices=(0, 1, 2),
-        default=2,
-        help="0 quiet, 1 progress bars, 2 one line per epoch",
-    )
-    train.set_defaults(handler=run_train)
+    _add_seed_and_verbose(train, verbose=2)
 
-    predict = commands.add_parser(
-        "predict",
-        help="predict with a saved model, as CSV",
-        description="Load MODEL and write its predictions for DATA as CSV.",
-        epilog=PREDICT_EPILOG,
-        formatter_class=formatter,
-    )
+    predict = _add_command(commands, "predict", run_predict, PREDICT_EPILOG)
     predict.add_argument("model", type=Path, metavar="MODEL", help="a saved .npz")
     predict.add_argument("data", type=Path, metavar="DATA", help=".npz or .csv file")
     predict.add_argument(
@@ -619,7 +529,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PREDICTIONS.csv",
         help="where the predictions go (default: stdout)",
     )
-    predict.set_defaults(handler=run_predict)
     return parser
 
 

