@@ -20,13 +20,12 @@ RUN_SCRIPT = textwrap.dedent(
     """
     import sys
     import numpy as np
-    sys.path.insert(0, {experiments!r})
-    from binary_classification import build_model
+    from nnscratch.demos import DEMOS
     from nnscratch.utils.data import get_toy_data
 
     mode, path, out = sys.argv[1], sys.argv[2], sys.argv[3]
     X, y, X_val, y_val = get_toy_data(n_samples=400)
-    model = build_model(seed=7)
+    model = DEMOS["circles"].build_model(seed=7)  # the seed's network
     kwargs = dict(batch_size=16, X_val=X_val, y_val=y_val,
                   early_stopping_patience=20, verbose=0)
     if mode == "first":
@@ -37,11 +36,11 @@ RUN_SCRIPT = textwrap.dedent(
         history = model.train(X, y, epochs=6, resume_from=path, **kwargs)
     else:
         history = model.train(X, y, epochs=6, **kwargs)
-    arrays = {{f"w{{i}}": w for i, w in enumerate(model.get_weights())}}
-    arrays.update({{f"h_{{k}}": np.array(v) for k, v in history.items()}})
+    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+    arrays.update({f"h_{k}": np.array(v) for k, v in history.items()})
     np.savez(out, **arrays)
     """
-).format(experiments=str(ROOT / "experiments"))
+)
 
 
 def run(script_path, *args):
