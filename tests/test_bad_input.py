@@ -299,3 +299,84 @@ def test_diverging_loss_stops_training_and_keeps_last_good_weights():
         history = model.train(X, X[:, :1] ** 3, epochs=50, batch_size=8, verbose=0)
     assert len(history.get("loss", [])) < 50
     assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+# -------------------------------------------------- losses called directly
+LOSS_METHODS = {
+    "mse": ["__call__", "gradient"],
+    "bce": [
+        "__call__",
+        "gradient",
+        "value_from_logits",
+        "gradient_from_logits",
+        "value_and_gradient_from_logits",
+    ],
+}
+LOSS_METHODS["cce"] = LOSS_METHODS["bce"]
+LOSS_CALLS = [(name, method) for name in LOSS_METHODS for method in LOSS_METHODS[name]]
+
+
+def make_loss(name):
+    from nnscratch.losses.losses import get_loss
+
+    return get_loss(name)
+
+
+# CCE takes (N,) targets as integer labels, so only MSE and BCE here.
+@pytest.mark.parametrize("name, method", [c for c in LOSS_CALLS if c[0] != "cce"])
+def test_a_column_of_targets_fits_a_column_of_outputs_without_broadcasting(
+    name, method
+):
+    # Before: MSE()(y_pred (N, 1), y_true (N,)) broadcast silently to (N, N).
+    loss = make_loss(name)
+    rng = np.random.default_rng(0)
+    y_pred = rng.uniform(0.1, 0.9, (6, 1))
+    y_true = rng.integers(0, 2, 6).astype(float)
+    flat = getattr(loss, method)(y_pred, y_true)
+    column = getattr(loss, method)(y_pred, y_true.reshape(-1, 1))
+    flat, column = (x if isinstance(x, tuple) else (x,) for x in (flat, column))
+    for a, b in zip(flat, column, strict=True):
+        assert np.shape(a) == np.shape(b) and np.shape(a) in [(), (6, 1)]
+        np.testing.assert_array_equal(a, b)
+
+
+MISFITS = {
+    # name: [(y_pred shape, y_true shape, message), ...]
+    "mse": [
+        ((8, 1), (8, 2), r"mse targets: expected shape \('N', 1\).*Received shape "
+         r"\(8, 2\)"),
+        ((8,), (8, 1), r"mse targets: expected shape \('N',\).*Received shape "
+         r"\(8, 1\)"),
+        ((8, 1), (7, 1), r"mse targets: expected shape \(8, 1\) to match y_pred "
+         r"\(the same number of samples\). Received shape \(7, 1\)"),
+        ((8, 3), (8,), r"mse targets: expected shape \('N', 3\).*Received shape "
+         r"\(8,\)"),
+    ],
+    "bce": [
+        ((8, 1), (8, 8), r"bce targets: expected shape \('N', 1\).*Received shape "
+         r"\(8, 8\)"),
+        ((8, 1), (9,), r"bce targets: expected shape \(8, 1\) to match y_pred.*"
+         r"Received shape \(9,\)"),
+    ],
+    "cce": [
+        ((8, 3), (8, 4), r"cce targets: expected one-hot rows of shape \(8, 3\) or "
+         r"integer labels of shape \(8,\) for y_pred of shape \(8, 3\). Received "
+         r"y_true of shape \(8, 4\)"),
+        ((8, 3), (7,), r"cce targets: expected .*labels of shape \(8,\).*Received "
+         r"y_true of shape \(7,\)"),
+        ((8, 3), (8, 1), r"Received y_true of shape \(8, 1\)"),
+        ((8,), (8,), r"cce targets: expected one-hot rows of shape \(N, K\).*"
+         r"for y_pred of shape \(8,\)"),
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name, method", LOSS_CALLS)
+def test_losses_called_directly_reject_targets_that_do_not_fit(name, method):
+    loss = make_loss(name)
+    for pred_shape, true_shape, message in MISFITS[name]:
+        y_pred = np.full(pred_shape, 0.5)
+        y_true = np.zeros(true_shape)
+        with pytest.raises(ValueError, match=message):
+            getattr(loss, method)(y_pred, y_true)
+        np.testing.assert_array_equal(y_pred, 0.5)  # nothing changed

@@ -1,7 +1,8 @@
 """Numerically stable elementwise functions shared by layers and losses.
 
-Written so that no input, however extreme, overflows: the exponentials only
-ever see non-positive arguments.
+Written so that no finite input, however extreme, overflows: the
+exponentials only ever see non-positive arguments, and no subtraction leaves
+the float range.
 """
 
 from __future__ import annotations
@@ -37,31 +38,62 @@ def softplus(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
+def shift_by_row_max(z: np.ndarray) -> np.ndarray:
+    """``z - max(z)`` over the last axis, a new array, never below the float range.
+
+    Softmax is shift-invariant; after the shift the largest exponent is
+    ``exp(0) = 1``. But a row spanning more than the float range (``3e38``
+    and ``-3e38`` in float32) would overflow in the subtraction itself, so
+    entries lower than ``max - (largest float)`` are first raised to that
+    bound: their exponent is 0 either way, and every other entry is exact.
+
+    Examples
+    --------
+    >>> shift_by_row_max(np.array([[3e38, 1.0, -3e38]], dtype=np.float32))
+    array([[ 0.000000e+00, -3.000000e+38, -3.402823e+38]], dtype=float32)
+    """
+    if z.dtype.kind != "f":
+        z = z.astype(np.float64)  # integers: the exponentials need floats
+    row_max = z.max(axis=-1, keepdims=True)  # (N, K) -> (N, 1)
+    info = np.finfo(z.dtype)
+    # max(row_max, 0) - limit never overflows, and neither does anything at
+    # or above it minus row_max; the limit stays 2 ulp below the largest
+    # float so that rounding cannot carry the difference beyond it.
+    limit = info.max * (1.0 - info.eps)
+    shifted = np.maximum(z, np.maximum(row_max, 0) - limit)
+    shifted -= row_max
+    return shifted
+
+
 def log_softmax(z: np.ndarray) -> np.ndarray:
     """``log(softmax(z))`` over the last axis, finite for any finite ``z``.
 
-    Subtracting the row maximum first makes the largest exponent ``exp(0)``,
-    so nothing overflows and the sum is at least 1 (its log is safe).
+    Subtracting the row maximum first (:func:`shift_by_row_max`) makes the
+    largest exponent ``exp(0)``, so nothing overflows and the sum is at
+    least 1 (its log is safe). Exact wherever the result is representable;
+    an entry whose log-probability lies beyond the float range gets the
+    lowest finite value.
 
     Examples
     --------
     >>> log_softmax(np.array([[1000.0, 0.0]]))
     array([[    0., -1000.]])
     """
-    shifted = z - z.max(axis=-1, keepdims=True)
+    shifted = shift_by_row_max(z)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
     """``exp(z) / sum(exp(z))`` over the last axis.
 
-    The row maximum is subtracted first (softmax is shift-invariant) so the
-    largest exponent is ``exp(0) = 1`` and nothing overflows.
+    The row maximum is subtracted first (softmax is shift-invariant, see
+    :func:`shift_by_row_max`) so the largest exponent is ``exp(0) = 1`` and
+    nothing overflows.
 
     Examples
     --------
     >>> softmax(np.array([[1000.0, 1000.0]]))
     array([[0.5, 0.5]])
     """
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    e = np.exp(shift_by_row_max(z))
     return e / e.sum(axis=-1, keepdims=True)

@@ -193,9 +193,14 @@ def tanh_backward(grad: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def softmax_backward(grad: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     # The Jacobian is diag(y) - y y^T, so J^T g = y * (g - <g, y>), computed
-    # row by row without ever forming the (K, K) matrix.
-    # (N, K) * (N, K) -> sum over K -> (N, 1), broadcast back over K.
-    return y * (grad - np.sum(grad * y, axis=-1, keepdims=True))
+    # row by row without ever forming the (K, K) matrix. Written as
+    # y * g - y * <g, y>: with gradients near the float limit of both signs,
+    # g - <g, y> itself could overflow, while each product is at most max|g|
+    # and the result at most max|g| / 2.
+    weighted = y * grad  # (N, K)
+    # (N, K) -> sum over K -> (N, 1), broadcast back over K.
+    weighted -= y * np.sum(weighted, axis=-1, keepdims=True)
+    return weighted
 
 
 def relu(x: np.ndarray) -> np.ndarray:
@@ -218,7 +223,9 @@ def elu(x: np.ndarray) -> np.ndarray:
 
 def elu_backward(grad: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     # From y: alpha * exp(x) = y + alpha for x <= 0, no exp needed (torch's formula).
-    return np.where(x > 0, grad, grad * (y + ELU_ALPHA))
+    # The slope is chosen before multiplying: grad * (y + alpha) computed for
+    # every x would overflow where x > 0 is huge, even though it is discarded.
+    return grad * np.where(x > 0, 1.0, y + ELU_ALPHA)
 
 
 def softplus_backward(grad: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -6,6 +6,13 @@ respect to the network output, and the checks its targets must pass. A loss
 that has a natural output activation (sigmoid for BCE, softmax for CCE) can
 also be computed from the logits before that activation, which stays exact
 where the probabilities underflow.
+
+Called directly, every loss checks that ``y_true`` fits ``y_pred`` (one
+comparison of shapes, so the model's calls, with targets it already checked,
+cost nothing more): a mismatch would otherwise broadcast silently, e.g.
+``(N, 1)`` against ``(N,)`` into ``(N, N)``. Terms that can reach the float
+limit are summed in float64, so a float32 batch of extreme but finite terms
+gives its finite mean.
 """
 
 from __future__ import annotations
@@ -34,6 +41,10 @@ def _shape_like_output(
     return y_true.astype(dtype, copy=False)
 
 
+def _as_array(values: object) -> np.ndarray:
+    return values if isinstance(values, np.ndarray) else np.asarray(values)
+
+
 class Loss:
     """Base class: ``loss(y_pred, y_true)`` is a float, ``gradient`` its derivative."""
 
@@ -55,6 +66,28 @@ class Loss:
         return (
             self.value_from_logits(logits, y_true),
             self.gradient_from_logits(logits, y_true),
+        )
+
+    def fit_targets(
+        self, y_pred: np.ndarray, y_true: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(y_pred, y_true)`` as arrays, ``y_true`` shaped like ``y_pred``.
+
+        Equal shapes pass after one comparison; ``(N,)`` targets fit an
+        ``(N, 1)`` output (as in :meth:`check_targets`); anything else is a
+        ``ValueError`` naming both shapes.
+        """
+        y_pred, y_true = _as_array(y_pred), _as_array(y_true)
+        if y_true.shape == y_pred.shape:
+            return y_pred, y_true
+        if y_pred.ndim >= 1 and y_true.shape[:1] == y_pred.shape[:1]:
+            # The same check as for the model's data, by trailing dimensions.
+            return y_pred, _shape_like_output(
+                self.name, y_true, y_pred.shape, y_true.dtype
+            )
+        raise ValueError(
+            f"{self.name} targets: expected shape {y_pred.shape} to match y_pred "
+            f"(the same number of samples). Received shape {y_true.shape}"
         )
 
     def check_targets(
@@ -91,9 +124,11 @@ class MSE(Loss):
     name = "mse"
 
     def __call__(self, y_pred: np.ndarray, y_true: np.ndarray) -> float:
+        y_pred, y_true = self.fit_targets(y_pred, y_true)
         return float(np.mean((y_pred - y_true) ** 2))
 
     def gradient(self, y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
+        y_pred, y_true = self.fit_targets(y_pred, y_true)
         return 2.0 * (y_pred - y_true) / y_pred.size
 
 
@@ -122,22 +157,27 @@ class BCE(Loss):
     output_activation = "sigmoid"
 
     def __call__(self, y_pred: np.ndarray, y_true: np.ndarray) -> float:
+        y_pred, y_true = self.fit_targets(y_pred, y_true)
         q = np.clip(y_pred, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
         return float(-np.mean(y_true * np.log(q) + (1.0 - y_true) * np.log1p(-q)))
 
     def gradient(self, y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
+        y_pred, y_true = self.fit_targets(y_pred, y_true)
         inside = (y_pred >= PROBABILITY_FLOOR) & (y_pred <= 1.0 - PROBABILITY_FLOOR)
         q = np.clip(y_pred, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
         return inside * (q - y_true) / (q * (1.0 - q)) / y_pred.size
 
     def value_from_logits(self, logits: np.ndarray, y_true: np.ndarray) -> float:
+        logits, y_true = self.fit_targets(logits, y_true)
         # -log(sigmoid(z)) = softplus(-z) and -log(1 - sigmoid(z)) = softplus(z),
-        # so y softplus(-z) + (1 - y) softplus(z) = softplus(z) - y z.
-        return float(np.mean(softplus(logits) - y_true * logits))
+        # so y softplus(-z) + (1 - y) softplus(z) = softplus(z) - y z. Each
+        # term is finite, but terms near 3e38 would overflow a float32 sum.
+        return float(np.mean(softplus(logits) - y_true * logits, dtype=np.float64))
 
     def gradient_from_logits(
         self, logits: np.ndarray, y_true: np.ndarray
     ) -> np.ndarray:
+        logits, y_true = self.fit_targets(logits, y_true)
         return (sigmoid(logits) - y_true) / logits.size
 
     def check_targets(
@@ -180,16 +220,19 @@ class CCE(Loss):
     output_activation = "softmax"
 
     def __call__(self, y_pred: np.ndarray, y_true: np.ndarray) -> float:
+        y_pred, y_true = self.fit_targets(y_pred, y_true)
         y_true = self._one_hot(y_true, y_pred)
         q = np.maximum(y_pred, PROBABILITY_FLOOR)
         return float(-np.sum(y_true * np.log(q)) / len(y_pred))
 
     def gradient(self, y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
+        y_pred, y_true = self.fit_targets(y_pred, y_true)
         y_true = self._one_hot(y_true, y_pred)
         inside = y_pred >= PROBABILITY_FLOOR
         return -(inside * y_true) / np.maximum(y_pred, PROBABILITY_FLOOR) / len(y_pred)
 
     def value_from_logits(self, logits: np.ndarray, y_true: np.ndarray) -> float:
+        logits, y_true = self.fit_targets(logits, y_true)
         return self._mean_negative_log_likelihood(log_softmax(logits), y_true)
 
     def gradient_from_logits(
@@ -202,6 +245,7 @@ class CCE(Loss):
     ) -> tuple[float, np.ndarray]:
         # One log-softmax serves both: p = exp(log p) is the softmax. Integer
         # labels are used as indices, never expanded to one-hot rows.
+        logits, y_true = self.fit_targets(logits, y_true)
         log_p = log_softmax(logits)
         loss = self._mean_negative_log_likelihood(log_p, y_true)
         grad = np.exp(log_p)  # (N, K), becomes (p - y) / N in place
@@ -214,11 +258,36 @@ class CCE(Loss):
 
     @staticmethod
     def _mean_negative_log_likelihood(log_p: np.ndarray, y_true: np.ndarray) -> float:
-        """``-sum_n sum_k y_nk log p_nk / N``, by indexing for integer labels."""
+        """``-sum_n sum_k y_nk log p_nk / N``, by indexing for integer labels.
+
+        Summed in float64: log-probabilities near the float32 limit (logits
+        of +-3e38) would overflow a float32 sum whose mean is finite.
+        """
         if y_true.ndim == 1:
             labels = y_true.astype(np.intp, copy=False)
-            return float(-log_p[np.arange(len(log_p)), labels].sum() / len(log_p))
-        return float(-np.sum(y_true * log_p) / len(log_p))
+            picked = log_p[np.arange(len(log_p)), labels]  # (N, K) -> (N,)
+            return float(-picked.sum(dtype=np.float64) / len(log_p))
+        return float(-np.sum(y_true * log_p, dtype=np.float64) / len(log_p))
+
+    def fit_targets(
+        self, y_pred: np.ndarray, y_true: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(y_pred, y_true)`` as arrays if ``y_true`` fits ``y_pred``.
+
+        ``y_pred`` is ``(N, K)``; ``y_true`` one-hot ``(N, K)`` or labels
+        ``(N,)``. Shapes only: label values are checked by :meth:`check_targets`.
+        """
+        y_pred, y_true = _as_array(y_pred), _as_array(y_true)
+        if y_pred.ndim == 2 and (
+            y_true.shape == y_pred.shape or y_true.shape == y_pred.shape[:1]
+        ):
+            return y_pred, y_true
+        n, k = y_pred.shape if y_pred.ndim == 2 else ("N", "K")
+        raise ValueError(
+            f"cce targets: expected one-hot rows of shape ({n}, {k}) or integer "
+            f"labels of shape ({n},) for y_pred of shape ({n}, {k}). Received "
+            f"y_true of shape {y_true.shape} for y_pred of shape {y_pred.shape}"
+        )
 
     @staticmethod
     def _one_hot(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:

@@ -139,8 +139,8 @@ def load_digits(
 
     Examples
     --------
-    >>> X_train, y_train, X_test, y_test = load_digits()  # doctest: +SKIP
-    >>> X_train.shape, X_test.shape  # doctest: +SKIP
+    >>> X_train, y_train, X_test, y_test = load_digits()
+    >>> X_train.shape, X_test.shape
     ((1438, 1, 8, 8), (359, 1, 8, 8))
     """
     _check_test_fraction(test_fraction)

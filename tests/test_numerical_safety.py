@@ -1,0 +1,190 @@
+"""No overflow, underflow or invalid-value warnings at extreme inputs.
+
+Every activation (forward and backward), every loss (value, gradient and the
+from-logits paths) and the shared softmax / log-softmax / sigmoid / softplus
+are fed the extremes of each dtype: +-1e4, +-1e30, +-3e38 in float32 and
++-1e300 in float64, mixed with 0 and +-1 in the same row, and, for BCE and
+CCE, probabilities of exactly 0 and 1. Each check runs with warnings turned
+into errors (as pytest's configuration does anyway), and every output must be
+finite wherever the exact result is a finite float.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from nnscratch.core.functional import log_softmax, sigmoid, softmax, softplus
+from nnscratch.layers.activation_functions import ACTIVATIONS
+from nnscratch.losses.losses import BCE, CCE, MSE
+
+MAGNITUDES = {"float32": [1e4, 1e30, 3e38], "float64": [1e4, 1e30, 1e300]}
+DTYPES = sorted(MAGNITUDES)
+
+
+def extremes(dtype: str) -> np.ndarray:
+    """Rows (one per magnitude m, and one mixing all of them) of 7 values.
+
+    ``[m, -m, 0, 1, -1, m, -m]``, and ``[M3, -M3, M2, -M2, M1, -M1, 0]``.
+    """
+    rows = [[m, -m, 0.0, 1.0, -1.0, m, -m] for m in MAGNITUDES[dtype]]
+    mixed = [v for m in reversed(MAGNITUDES[dtype]) for v in (m, -m)] + [0.0]
+    return np.array([*rows, mixed], dtype=dtype)  # (4, 7)
+
+
+def call_strictly(function, *args):
+    """Call ``function`` with every floating-point warning raised as an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return function(*args)
+
+
+def assert_finite(*arrays):
+    for array in arrays:
+        assert np.isfinite(array).all(), array
+
+
+# ---------------------------------------------------------------- activations
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activation_forward_and_backward_at_extremes(name, dtype):
+    x = extremes(dtype)
+    function = ACTIVATIONS[name]
+    y = call_strictly(function.forward, x)
+    assert y.dtype == x.dtype and y.shape == x.shape
+    assert_finite(y)
+    # Upstream gradients of ones, and of the extremes themselves (both signs
+    # in one row: softmax's backward must not form g - <g, y> for them).
+    for grad in (np.ones_like(x), x[:, ::-1].copy()):
+        dx = call_strictly(function.backward, grad, x, y)
+        assert dx.dtype == x.dtype and dx.shape == x.shape
+        assert_finite(dx)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bounded_activations_stay_in_their_ranges(dtype):
+    x = extremes(dtype)
+    for name, low, high in [("sigmoid", 0, 1), ("tanh", -1, 1), ("softmax", 0, 1)]:
+        y = call_strictly(ACTIVATIONS[name].forward, x)
+        assert ((low <= y) & (y <= high)).all(), name
+    limit = np.finfo(dtype).max
+    for name in ("relu", "leaky_relu", "elu", "gelu", "softplus", "linear"):
+        y = call_strictly(ACTIVATIONS[name].forward, x)
+        # None of these grows faster than x itself.
+        assert (np.abs(y) <= limit).all() and (y <= np.maximum(x, 0) + 1).all()
+
+
+# ------------------------------------------------------------------ functional
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_and_softplus_are_exact_in_the_tails(dtype):
+    big = MAGNITUDES[dtype][-1]
+    x = np.array([-big, -1e4, 0.0, 1e4, big], dtype=dtype)
+    p = call_strictly(sigmoid, x)
+    np.testing.assert_array_equal(p, np.array([0, 0, 0.5, 1, 1], dtype=dtype))
+    s = call_strictly(softplus, x)
+    # softplus(x) = x for large x, 0 (underflowing quietly) for very negative x.
+    expected = np.array([0, 0, np.log(2), 1e4, big], dtype=dtype)
+    np.testing.assert_allclose(s, expected, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_rows_sum_to_one_and_log_softmax_is_finite(dtype):
+    z = extremes(dtype)
+    p = call_strictly(softmax, z)
+    assert p.dtype == z.dtype
+    np.testing.assert_allclose(p.sum(axis=-1), 1.0, rtol=1e-6)
+    log_p = call_strictly(log_softmax, z)
+    assert_finite(log_p)
+    assert (log_p <= 0).all()
+    # Where the exact value is representable it is what comes out: in the
+    # row [1e30, -1e30, 0, 1, -1, ...] the top two classes tie at log(1/2).
+    row = z[1]
+    expected = np.where(row == 1e30, -np.log(2), row - row.max())
+    np.testing.assert_allclose(log_p[1], expected.astype(dtype), rtol=1e-6)
+
+
+def test_log_softmax_beyond_the_float_range_gives_the_lowest_finite_value():
+    # log p = -6e38 is not a float32: the lowest finite float32 stands for it.
+    z = np.array([[3e38, -3e38]], dtype=np.float32)
+    log_p = call_strictly(log_softmax, z)
+    assert log_p[0, 0] == 0 and np.isfinite(log_p[0, 1])
+    assert log_p[0, 1] <= -3.4e38
+
+
+# ----------------------------------------------------------------------- losses
+def logits_and_targets(dtype):
+    """Column logits at the extremes and binary targets in both positions."""
+    z = extremes(dtype).reshape(-1, 1)  # (28, 1)
+    y = (np.arange(len(z)) % 2).astype(dtype).reshape(-1, 1)
+    return z, np.concatenate([y, 1 - y]), np.concatenate([z, z])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_from_logits_at_extremes(dtype):
+    _, y, z = logits_and_targets(dtype)
+    bce = BCE()
+    value = call_strictly(bce.value_from_logits, z, y)
+    grad = call_strictly(bce.gradient_from_logits, z, y)
+    both = call_strictly(bce.value_and_gradient_from_logits, z, y)
+    assert np.isfinite(value) and both[0] == value
+    assert_finite(grad)
+    np.testing.assert_array_equal(both[1], grad)
+    # Every term is softplus(z) - y z, e.g. a logit of -big with target 1
+    # costs exactly big: the mean is a finite float even in float32.
+    big = MAGNITUDES[dtype][-1]
+    terms = np.maximum(z, 0) - y * z
+    assert value == pytest.approx(float(np.mean(terms, dtype=np.float64)), rel=1e-6)
+    assert value >= big / len(z)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("label_form", ["integers", "one_hot"])
+def test_cce_from_logits_at_extremes(dtype, label_form):
+    z = extremes(dtype)  # (4, 7)
+    # The worst label: the class with the lowest logit of each row.
+    labels = z.argmin(axis=1)
+    y = labels if label_form == "integers" else np.eye(7, dtype=dtype)[labels]
+    cce = CCE()
+    value = call_strictly(cce.value_from_logits, z, y)
+    grad = call_strictly(cce.gradient_from_logits, z, y)
+    both = call_strictly(cce.value_and_gradient_from_logits, z, y)
+    assert np.isfinite(value) and value == both[0]
+    assert_finite(grad, both[1])
+    # A mean over 4 rows, one of which has -log p >= big.
+    assert value >= MAGNITUDES[dtype][-1] / len(z)
+    np.testing.assert_allclose(grad.sum(axis=1), 0.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_and_cce_on_probabilities_of_exactly_zero_and_one(dtype):
+    p = np.array([[0.0], [1.0], [0.0], [1.0]], dtype=dtype)
+    y = np.array([[0.0], [1.0], [1.0], [0.0]], dtype=dtype)
+    bce = BCE()
+    value = call_strictly(bce, p, y)
+    grad = call_strictly(bce.gradient, p, y)
+    # Two right answers cost -log(1 - 1e-7), about 1e-7, each; two wrong ones
+    # -log(1e-7) = 16.1 (15.9 in float32, where 1 - 1e-7 rounds up).
+    assert 7.9 < value < 8.1
+    assert_finite(grad)
+    probabilities = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=dtype)
+    cce = CCE()
+    for labels in (np.array([0, 2]), np.eye(3, dtype=dtype)[[0, 2]]):
+        value = call_strictly(cce, probabilities, labels)
+        assert value == pytest.approx(-np.log(1e-7) / 2, rel=1e-3)
+        assert_finite(call_strictly(cce.gradient, probabilities, labels))
+
+
+@pytest.mark.parametrize("dtype, large", [("float32", 1e18), ("float64", 1e150)])
+def test_mse_is_exact_while_its_squares_fit_the_dtype(dtype, large):
+    # (2 * 1e18)**2 = 4e36 fits float32 (largest 3.4e38), (2e150)**2 float64.
+    # Beyond that the squared error itself is not representable, and NumPy's
+    # overflow warning is the right message: MSE is the textbook formula.
+    x = np.array([[large, -large, 1.0, 0.0]], dtype=dtype)
+    mse = MSE()
+    expected = float(np.mean(np.square(2.0 * x.astype(np.float64))))
+    assert call_strictly(mse, x, -x) == pytest.approx(expected, rel=1e-6)
+    grad = call_strictly(mse.gradient, x, -x)
+    assert grad.dtype == x.dtype
+    np.testing.assert_allclose(grad, 4.0 * x.astype(np.float64) / x.size, rtol=1e-6)
