@@ -10,6 +10,8 @@ Every layer test goes through the same two checks:
 
 from __future__ import annotations
 
+import contextlib
+import signal
 from collections.abc import Callable
 
 import numpy as np
@@ -119,3 +121,23 @@ def check_layer_gradients(
             atol=atol,
             err_msg=name,
         )
+
+
+@contextlib.contextmanager
+def time_limit(seconds: int, what: str = "the test"):
+    """Raise ``TimeoutError`` in the main thread if the block runs too long.
+
+    A hang (in a fuzzed load, or a crash test waiting on a child) then fails
+    the test instead of stalling the suite.
+    """
+
+    def expire(signum, frame):
+        raise TimeoutError(f"{what} ran longer than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

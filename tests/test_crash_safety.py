@@ -16,7 +16,6 @@ forking it is safe.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
 import signal
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from helpers import time_limit
 from PIL import Image
 
 from nnscratch import NeuralNetwork
@@ -100,20 +100,6 @@ WRITER_SERVER = textwrap.dedent(
 )
 
 
-@contextlib.contextmanager
-def time_limit(seconds: int):
-    def expire(signum, frame):
-        raise TimeoutError(f"the crash test ran longer than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def kill_writers_at_random(kind: str, path: Path, check) -> None:
     """Kill a fresh writer KILLS times; call ``check(i)`` after kill ``i``.
 
@@ -131,7 +117,7 @@ def kill_writers_at_random(kind: str, path: Path, check) -> None:
         env=env,
     )
     writer = None
-    with server, time_limit(60):
+    with server, time_limit(60, "the crash test"):
         try:
             assert server.stdout.readline() == "ready\n"
             for i in range(KILLS + 1):

@@ -40,12 +40,10 @@ header raising SyntaxError or tokenize.TokenError (see the last test).
 from __future__ import annotations
 
 import collections
-import contextlib
 import copy
 import functools
 import io
 import json
-import signal
 import tempfile
 import warnings
 import zipfile
@@ -54,6 +52,7 @@ from random import Random
 
 import numpy as np
 import pytest
+from helpers import time_limit
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -131,20 +130,6 @@ def original_entries() -> dict[str, np.ndarray]:
         return {name: archive[name] for name in archive.files}
 
 
-@contextlib.contextmanager
-def time_limit(seconds: int):
-    def expire(signum, frame):
-        raise TimeoutError(f"load or predict ran longer than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def check_load(data: bytes) -> str:
     """Load ``data`` from a file: a ValueError, or a model that predicts.
 
@@ -154,7 +139,7 @@ def check_load(data: bytes) -> str:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "mutated.npz"
         path.write_bytes(data)
-        with time_limit(HARD_LIMIT_SECONDS):
+        with time_limit(HARD_LIMIT_SECONDS, "load or predict"):
             try:
                 model = NeuralNetwork.load(path)
             except ValueError as error:

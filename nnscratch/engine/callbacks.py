@@ -19,6 +19,21 @@ if TYPE_CHECKING:
     from nnscratch.engine.model import NeuralNetwork
 
 
+def monitored_value(
+    callback: str, monitor: str, logs: dict[str, Any] | None
+) -> float | None:
+    """``logs[monitor]``, or None with a warning naming what is available."""
+    value = (logs or {}).get(monitor)
+    if value is None:
+        warnings.warn(
+            f"{callback}: the monitored metric {monitor!r} is not available; "
+            f"available: {sorted(logs or {})}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return value
+
+
 class Callback:
     """Base class: override the hooks you need; each does nothing by default.
 
@@ -105,14 +120,8 @@ class EarlyStopping(Callback):
         return better
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        value = (logs or {}).get(self.monitor)
+        value = monitored_value("EarlyStopping", self.monitor, logs)
         if value is None:
-            warnings.warn(
-                f"EarlyStopping: the monitored metric {self.monitor!r} is not "
-                f"available; available: {sorted(logs or {})}",
-                RuntimeWarning,
-                stacklevel=2,
-            )
             return
         if self.improved(value):
             self.wait = 0
@@ -344,14 +353,8 @@ class ReduceLROnPlateau(Callback):
         optimizer = self.model.optimizer
         if logs is not None:
             logs["learning_rate"] = optimizer.learning_rate
-        value = (logs or {}).get(self.monitor)
+        value = monitored_value("ReduceLROnPlateau", self.monitor, logs)
         if value is None:
-            warnings.warn(
-                f"ReduceLROnPlateau: the monitored metric {self.monitor!r} is not "
-                f"available; available: {sorted(logs or {})}",
-                RuntimeWarning,
-                stacklevel=2,
-            )
             return
         value = float(value)
         if self.improved(value):

@@ -9,14 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nnscratch.core.validation import check_choice
-from nnscratch.engine.callbacks import Callback
+from nnscratch.engine.callbacks import Callback, monitored_value
 from nnscratch.utils.io import atomic_write
 
 
@@ -73,15 +72,9 @@ class ModelCheckpoint(Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
         if self.save_best_only:
-            value = logs.get(self.monitor)
+            value = monitored_value("ModelCheckpoint", self.monitor, logs)
             if value is None:
-                warnings.warn(
-                    f"ModelCheckpoint: the monitored metric {self.monitor!r} is not "
-                    f"available; available: {sorted(logs)}. Nothing saved",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                return
+                return  # nothing saved
             better = value < self.best if self.mode == "min" else value > self.best
             if not better:
                 return
