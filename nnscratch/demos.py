@@ -523,7 +523,7 @@ def run_demo(
     print(f"{demo.name}: {demo.description}")
     print(
         f"Trained {format_epochs(run.epochs)} in {run.seconds:.2f} s "
-        f"({run.seconds_per_epoch:.2f} s per epoch){stopped}"
+        f"({run.seconds_per_epoch:.3g} s per epoch){stopped}"
     )
     for line in format_metrics(run.metrics):
         print(line)
