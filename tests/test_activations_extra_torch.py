@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from helpers import check_layer_gradients, compare_layer_with_torch, to_numpy, to_torch
 
+from nnscratch.core.special import erf, erfc
 from nnscratch.layers.activation import Activation
-from nnscratch.layers.activation_functions import ACTIVATIONS, erf, erfc
+from nnscratch.layers.activation_functions import ACTIVATIONS
 
 TORCH_ACTIVATIONS = {
     "leaky_relu": lambda x: F.leaky_relu(x, negative_slope=0.01),
