@@ -339,37 +339,12 @@ class NeuralNetwork:
         if isinstance(verbose, bool) or not isinstance(verbose, int) or verbose < 0:
             raise ValueError(f"verbose: expected 0, 1 or 2. Received: {verbose!r}")
         self._check_last_batch(data, batch_size)
-        callbacks = list(callbacks or [])
-        if early_stopping_patience is not None:
-            if val_data is None:
-                raise ValueError(
-                    "early_stopping_patience: expected validation data (X_val, "
-                    "y_val) to watch val_loss. Received none"
-                )
-            # First, so that callbacks after it (a checkpoint) see its state.
-            callbacks.insert(
-                0,
-                EarlyStopping(
-                    patience=early_stopping_patience, restore_best_weights=True
-                ),
-            )
-        first_epoch = 0
-        early_stopping_states: list[dict] = []
-        if resume_from is not None:
-            first_epoch, early_stopping_states = self._resume(resume_from)
-        else:
-            self.history, self.epochs_done = {}, 0
+        callbacks = _with_early_stopping(
+            callbacks, early_stopping_patience, val_data is not None
+        )
+        first_epoch = self._begin_run(callbacks, resume_from)
         for name, source in (("X", data), ("X_val", val_data)):
             _check_reusable(name, source, epochs - first_epoch)
-
-        self.stop_training = False
-        self.callbacks = callbacks
-        for callback in callbacks:
-            callback.model = self
-            callback.on_train_begin()
-        stoppers = [c for c in callbacks if isinstance(c, EarlyStopping)]
-        for stopper, state in zip(stoppers, early_stopping_states, strict=False):
-            stopper.set_state(state)
         run = TrainingRun(self, data, val_data, epochs, batch_size, verbose, callbacks)
         self.tracker = LayerStatsTracker(self) if track else None
         try:
@@ -377,6 +352,25 @@ class NeuralNetwork:
         finally:
             self.tracker = None
         return self.history if resume_from is not None else history
+
+    def _begin_run(
+        self, callbacks: list[Callback], resume_from: str | os.PathLike | None
+    ) -> int:
+        """Start (or resume) a run and its callbacks; return the first epoch."""
+        first_epoch, stopper_states = 0, []
+        if resume_from is not None:
+            first_epoch, stopper_states = self._resume(resume_from)
+        else:
+            self.history, self.epochs_done = {}, 0
+        self.stop_training = False
+        self.callbacks = callbacks
+        for callback in callbacks:
+            callback.model = self
+            callback.on_train_begin()
+        stoppers = [c for c in callbacks if isinstance(c, EarlyStopping)]
+        for stopper, state in zip(stoppers, stopper_states, strict=False):
+            stopper.set_state(state)  # after on_train_begin, which resets
+        return first_epoch
 
     def _resume(self, path: str | os.PathLike) -> tuple[int, list[dict]]:
         """Load a saved run into this model; return (epochs done, stopper states)."""
@@ -582,3 +576,20 @@ def _check_reusable(name: str, data: Any, epochs: int) -> None:
             f"{epochs} epochs. Received a one-pass {type(data.source).__name__}; "
             "pass a function that returns a new generator, or a list"
         )
+
+
+def _with_early_stopping(
+    callbacks: list[Callback] | None, patience: int | None, has_val: bool
+) -> list[Callback]:
+    """The callbacks, with ``early_stopping_patience``'s EarlyStopping first."""
+    callbacks = list(callbacks or [])
+    if patience is None:
+        return callbacks
+    if not has_val:
+        raise ValueError(
+            "early_stopping_patience: expected validation data (X_val, y_val) "
+            "to watch val_loss. Received none"
+        )
+    # First, so that callbacks after it (a checkpoint) see its updated state.
+    stopper = EarlyStopping(patience=patience, restore_best_weights=True)
+    return [stopper, *callbacks]
