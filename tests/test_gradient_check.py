@@ -127,7 +127,8 @@ def test_single_layer_gradients(layer):
     check_layer_gradients(layer, np.random.default_rng(1).standard_normal((4, 3)))
 
 
-@settings(max_examples=25, deadline=None)
+# Derandomized so that CI is repeatable; run with --hypothesis-seed to explore.
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(
     n=st.integers(1, 6),
     sizes=st.lists(st.integers(1, 5), min_size=2, max_size=4),
