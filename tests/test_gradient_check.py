@@ -127,7 +127,7 @@ def test_single_layer_gradients(layer):
     check_layer_gradients(layer, np.random.default_rng(1).standard_normal((4, 3)))
 
 
-# Derandomized so that CI is repeatable; run with --hypothesis-seed to explore.
+# Derandomized so that CI is repeatable; drop derandomize locally to explore.
 @settings(max_examples=25, deadline=None, derandomize=True)
 @given(
     n=st.integers(1, 6),
