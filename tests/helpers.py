@@ -141,3 +141,38 @@ def time_limit(seconds: int, what: str = "the test"):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def optimizer_objective_t(params_t, target_t):
+    """A smooth function with coupled parameters: sum((tanh(A @ B) - T)**2)."""
+    a_t, b_t = params_t
+    return ((torch.tanh(a_t @ b_t) - target_t) ** 2).sum()
+
+
+def run_optimizer_against_torch(optimizer, make_torch, steps, clipnorm=None, seed=0):
+    """``steps`` updates by our ``optimizer`` and by ``make_torch(params)``.
+
+    Both start from the same parameters and see the gradients of the same
+    function, each at its own current parameters, so a difference in any
+    update shows in every later step. ``clipnorm`` clips torch's gradients
+    as ``torch.nn.utils.clip_grad_norm_`` (ours clips inside ``step``).
+    Returns (ours, torch's) final parameters.
+    """
+    rng = np.random.default_rng(seed)
+    start = [rng.standard_normal((3, 4)), rng.standard_normal((4, 2))]
+    target_t = to_torch(rng.standard_normal((3, 2)))
+
+    params_t = [to_torch(p, requires_grad=True) for p in start]
+    optimizer_t = make_torch(params_t)
+    ours = [p.copy() for p in start]
+    for _ in range(steps):
+        ours_t = [to_torch(p, requires_grad=True) for p in ours]
+        optimizer_objective_t(ours_t, target_t).backward()
+        optimizer.step(ours, [to_numpy(p.grad).copy() for p in ours_t])
+
+        optimizer_t.zero_grad()
+        optimizer_objective_t(params_t, target_t).backward()
+        if clipnorm is not None:
+            torch.nn.utils.clip_grad_norm_(params_t, clipnorm)
+        optimizer_t.step()
+    return ours, [to_numpy(p) for p in params_t]

@@ -12,41 +12,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import TOLERANCE, to_numpy, to_torch
+from helpers import (
+    TOLERANCE,
+    optimizer_objective_t,
+    run_optimizer_against_torch,
+    to_numpy,
+    to_torch,
+)
 
 from nnscratch import SGD, Activation, Adam, Dense, NeuralNetwork
 from nnscratch.optimizers.adagrad import Adagrad
 from nnscratch.optimizers.adamw import AdamW
 from nnscratch.optimizers.optimizer import OPTIMIZER_TYPES, clip_by_global_norm
 from nnscratch.optimizers.rmsprop import RMSprop
-
-
-def objective_t(params_t, target_t):
-    """A smooth function with coupled parameters: sum((tanh(A @ B) - T)**2)."""
-    a_t, b_t = params_t
-    return ((torch.tanh(a_t @ b_t) - target_t) ** 2).sum()
-
-
-def run_both(optimizer, make_torch, steps, clipnorm=None, seed=0):
-    """``steps`` updates by ``optimizer`` and by ``make_torch(params)``."""
-    rng = np.random.default_rng(seed)
-    start = [rng.standard_normal((3, 4)), rng.standard_normal((4, 2))]
-    target_t = to_torch(rng.standard_normal((3, 2)))
-
-    params_t = [to_torch(p, requires_grad=True) for p in start]
-    optimizer_t = make_torch(params_t)
-    ours = [p.copy() for p in start]
-    for _ in range(steps):
-        ours_t = [to_torch(p, requires_grad=True) for p in ours]
-        objective_t(ours_t, target_t).backward()
-        optimizer.step(ours, [to_numpy(p.grad).copy() for p in ours_t])
-
-        optimizer_t.zero_grad()
-        objective_t(params_t, target_t).backward()
-        if clipnorm is not None:
-            torch.nn.utils.clip_grad_norm_(params_t, clipnorm)
-        optimizer_t.step()
-    return ours, [to_numpy(p) for p in params_t]
 
 
 def torch_rmsprop(settings):
@@ -139,7 +117,7 @@ CLIPPED = [
 def check_against_torch(kind, settings, steps, clipnorm=None):
     ours_class, torch_factory = OURS[kind]
     extra = {} if clipnorm is None else {"clipnorm": clipnorm}
-    ours, theirs = run_both(
+    ours, theirs = run_optimizer_against_torch(
         ours_class(**settings, **extra), torch_factory(settings), steps, clipnorm
     )
     for mine, reference in zip(ours, theirs, strict=True):
@@ -163,7 +141,7 @@ def test_clipping_applies_in_those_runs():
     rng = np.random.default_rng(0)
     start = [rng.standard_normal((3, 4)), rng.standard_normal((4, 2))]
     params_t = [to_torch(p, requires_grad=True) for p in start]
-    objective_t(params_t, to_torch(rng.standard_normal((3, 2)))).backward()
+    optimizer_objective_t(params_t, to_torch(rng.standard_normal((3, 2)))).backward()
     grads = [to_numpy(p.grad) for p in params_t]
     _, norm = clip_by_global_norm(grads, 1.0)
     assert norm > 2.0

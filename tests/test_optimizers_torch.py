@@ -11,37 +11,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import to_numpy, to_torch
+from helpers import run_optimizer_against_torch, to_numpy, to_torch
 
 from nnscratch import SGD, Activation, Adam, Dense, NeuralNetwork
-
-
-def objective_t(params_t, target_t):
-    """A smooth function with coupled parameters: sum(tanh(A @ B) - T)**2."""
-    a_t, b_t = params_t
-    return ((torch.tanh(a_t @ b_t) - target_t) ** 2).sum()
-
-
-def run_both(make_ours, make_torch, steps, seed=0):
-    rng = np.random.default_rng(seed)
-    start = [rng.standard_normal((3, 4)), rng.standard_normal((4, 2))]
-    target_t = to_torch(rng.standard_normal((3, 2)))
-
-    params_t = [to_torch(p, requires_grad=True) for p in start]
-    optimizer_t = make_torch(params_t)
-    ours = [p.copy() for p in start]
-    optimizer = make_ours()
-    for _ in range(steps):
-        # Our gradients come from the same function at our own parameters.
-        ours_t = [to_torch(p, requires_grad=True) for p in ours]
-        objective_t(ours_t, target_t).backward()
-        optimizer.step(ours, [to_numpy(p.grad) for p in ours_t])
-
-        optimizer_t.zero_grad()
-        objective_t(params_t, target_t).backward()
-        optimizer_t.step()
-    return ours, [to_numpy(p) for p in params_t]
-
 
 SETTINGS = [
     ("sgd", {"learning_rate": 0.01}),
@@ -70,8 +42,8 @@ def torch_factory(kind, settings):
 @pytest.mark.parametrize("steps", [1, 12])
 def test_optimizer_matches_torch(kind, settings, steps):
     ours_class = SGD if kind == "sgd" else Adam
-    ours, theirs = run_both(
-        lambda: ours_class(**settings), torch_factory(kind, settings), steps
+    ours, theirs = run_optimizer_against_torch(
+        ours_class(**settings), torch_factory(kind, settings), steps
     )
     for mine, reference in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(mine, reference, rtol=1e-6, atol=1e-6)
