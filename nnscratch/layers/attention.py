@@ -1,0 +1,263 @@
+"""MultiHeadAttention: scaled dot-product self-attention, and its KV cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnscratch.core.functional import softmax
+from nnscratch.core.layer import Layer
+from nnscratch.core.validation import check_float_in_range, check_positive_int
+
+
+class KVCache:
+    """What generation keeps between tokens: the keys and values seen so far.
+
+    One cache serves a whole model: ``position`` counts the tokens already
+    processed (read by :meth:`PositionalEmbedding.forward_step`), and each
+    attention layer keeps its own keys and values in :meth:`state`. A
+    generator calls every layer's ``forward_step(x_new, cache)`` on the new
+    tokens only, then :meth:`advance` by their number.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> attention = MultiHeadAttention(4, 2, causal=True)
+    >>> x = np.random.default_rng(0).standard_normal((1, 3, 4))
+    >>> cache = KVCache()
+    >>> first = attention.forward_step(x[:, :2], cache); cache.advance(2)
+    >>> last = attention.forward_step(x[:, 2:], cache); cache.advance(1)
+    >>> bool(np.allclose(last, attention.forward(x)[:, 2:], atol=1e-6))
+    True
+    """
+
+    def __init__(self) -> None:
+        self.position = 0
+        self._states: dict[int, dict[str, np.ndarray]] = {}
+
+    def state(self, layer: Layer) -> dict[str, np.ndarray]:
+        """The dict ``layer`` keeps its arrays in (empty at first)."""
+        return self._states.setdefault(id(layer), {})
+
+    def advance(self, steps: int) -> None:
+        """Record that ``steps`` more tokens went through every layer."""
+        self.position += steps
+
+
+class MultiHeadAttention(Layer):
+    r"""Multi-head self-attention, as ``torch.nn.MultiheadAttention``.
+
+    The same as ``torch.nn.MultiheadAttention(embed_dim, num_heads,
+    dropout, batch_first=True)`` called with ``q = k = v = x`` (and a causal
+    mask when ``causal=True``).
+
+    Parameters
+    ----------
+    embed_dim : int
+        Width ``D`` of the input and output.
+    num_heads : int
+        Number of heads ``h``; ``D`` must be divisible by it (``d = D / h``).
+    causal : bool, default False
+        Position ``t`` attends only to positions ``<= t`` (a language model).
+    dropout : float in [0, 1), default 0.0
+        Dropout on the attention weights, in training only.
+
+    Notes
+    -----
+    Params ``W_qkv`` ``(D, 3D)`` (= ``in_proj_weight.T``), ``b_qkv`` ``(3D,)``,
+    ``W_o`` ``(D, D)`` (= ``out_proj.weight.T``), ``b_o`` ``(D,)``. Per head:
+
+    - ``[q, k, v] = x @ W_qkv + b_qkv``, each split into ``h`` heads of ``d``
+    - ``s = q @ k.T / sqrt(d)`` (``-inf`` above the diagonal if causal)
+    - ``a = softmax(s)`` over keys; ``ad = a * m / (1 - p)`` (dropout mask ``m``)
+    - ``o = ad @ v``; heads concatenated; ``y = o @ W_o + b_o``
+
+    Backward, with ``g = dL/dy``:
+
+    - ``dW_o = o.T @ g``, ``db_o = sum g``, ``do = g @ W_o.T``
+    - ``dv = ad.T @ do``, ``dad = do @ v.T``, ``da = dad * m / (1 - p)``
+    - ``ds = a * (da - sum_j(da * a))`` (softmax's Jacobian ``diag(a) - a a.T``
+      applied row by row; masked entries have ``a = 0``, so ``ds = 0``)
+    - ``dq = ds @ k / sqrt(d)``, ``dk = ds.T @ q / sqrt(d)``
+    - ``dW_qkv = x.T @ [dq, dk, dv]``, ``db_qkv = sum [dq, dk, dv]``,
+      ``dx = [dq, dk, dv] @ W_qkv.T``
+
+    ``attention_weights`` keeps the last forward's ``a`` ``(N, h, T, T)``
+    (for :func:`nnscratch.utils.attention_plot.plot_attention`).
+    :meth:`forward_step` runs new positions against a :class:`KVCache`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = MultiHeadAttention(embed_dim=8, num_heads=2, causal=True)
+    >>> y = layer.forward(np.ones((3, 5, 8)))
+    >>> y.shape, layer.attention_weights.shape
+    ((3, 5, 8), (3, 2, 5, 5))
+    >>> layer.backward(np.ones_like(y)).shape
+    (3, 5, 8)
+    """
+
+    def __init__(
+        self, embed_dim: int, num_heads: int, causal: bool = False, dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.embed_dim = check_positive_int("embed_dim", embed_dim)
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        if embed_dim % num_heads:
+            raise ValueError(
+                f"MultiHeadAttention: expected embed_dim divisible by num_heads. "
+                f"Received embed_dim={embed_dim}, num_heads={num_heads}"
+            )
+        if not isinstance(causal, bool | np.bool_):
+            raise ValueError(f"causal: expected True or False. Received {causal!r}")
+        self.causal = bool(causal)
+        self.dropout = check_float_in_range(
+            "dropout", dropout, 0.0, 1.0, high_inclusive=False
+        )
+        self.head_dim = embed_dim // num_heads
+        self.rng = np.random.default_rng()
+        self.attention_weights: np.ndarray | None = None
+        self._cache: tuple | None = None
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        D = self.embed_dim
+        return {"W_qkv": (D, 3 * D), "b_qkv": (3 * D,), "W_o": (D, D), "b_o": (D,)}
+
+    def create_state(self, rng: np.random.Generator, dtype: np.dtype) -> None:
+        """As torch: ``W_qkv`` Xavier-uniform over ``(3D, D)``, ``W_o``
+        ``U(-1/sqrt(D), 1/sqrt(D))``, biases 0. Dropout masks use ``rng``."""
+        D = self.embed_dim
+        self.rng = rng
+        bound_qkv = np.sqrt(6.0 / (D + 3 * D))
+        bound_o = 1.0 / np.sqrt(D)
+        self.params = {
+            "W_qkv": rng.uniform(-bound_qkv, bound_qkv, (D, 3 * D)).astype(dtype),
+            "b_qkv": np.zeros(3 * D, dtype=dtype),
+            "W_o": rng.uniform(-bound_o, bound_o, (D, D)).astype(dtype),
+            "b_o": np.zeros(D, dtype=dtype),
+        }
+
+    def _heads(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``x @ W_qkv + b_qkv`` split into ``q, k, v`` of shape (N, h, T, d)."""
+        if x.ndim != 3 or x.shape[2] != self.embed_dim:
+            raise ValueError(
+                f"MultiHeadAttention: expected input of shape (N, T, "
+                f"{self.embed_dim}). Received shape {x.shape}"
+            )
+        N, T, _ = x.shape
+        qkv = x @ self.params["W_qkv"] + self.params["b_qkv"]  # (N, T, 3D)
+        # (N, T, 3D) -> (N, T, 3, h, d) -> (3, N, h, T, d)
+        qkv = qkv.reshape(N, T, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.transpose(2, 0, 3, 1, 4)
+        return q, k, v
+
+    def _attend(self, q: np.ndarray, k: np.ndarray, offset: int) -> np.ndarray:
+        """``softmax(q @ k.T / sqrt(d))`` (N, h, Tq, Tk); query ``i`` sits at
+        position ``offset + i`` and, if causal, sees keys up to there."""
+        scores = q @ k.transpose(0, 1, 3, 2)  # (N, h, Tq, d) @ (N, h, d, Tk)
+        scores *= 1.0 / np.sqrt(self.head_dim)
+        if self.causal:
+            Tq, Tk = scores.shape[-2:]
+            future = np.arange(Tk)[None, :] > offset + np.arange(Tq)[:, None]
+            # -inf: exp(-inf) = 0 exactly; every row keeps its own position.
+            scores[..., future] = -np.inf
+        return softmax(scores)
+
+    def _merge(self, o: np.ndarray) -> np.ndarray:
+        """Heads (N, h, T, d) -> (N, T, D), then the output projection."""
+        N, _, T, _ = o.shape
+        merged = o.transpose(0, 2, 1, 3).reshape(N, T, self.embed_dim)
+        return merged, merged @ self.params["W_o"] + self.params["b_o"]
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Attend over the whole sequence.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, T, embed_dim)
+        training : bool
+            Apply dropout to the attention weights.
+
+        Returns
+        -------
+        ndarray of shape (N, T, embed_dim)
+        """
+        q, k, v = self._heads(x)
+        weights = self._attend(q, k, 0)  # (N, h, T, T)
+        self.attention_weights = weights
+        mask = None
+        dropped = weights
+        if training and self.dropout > 0.0:
+            keep = self.rng.random(weights.shape) >= self.dropout
+            mask = keep.astype(weights.dtype) / weights.dtype.type(1.0 - self.dropout)
+            dropped = weights * mask
+        merged, y = self._merge(dropped @ v)  # (N, h, T, T) @ (N, h, T, d)
+        self._cache = (x, q, k, v, weights, mask, dropped, merged)
+        return y
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        """Fill the four grads and return ``dL/dx``.
+
+        Parameters
+        ----------
+        grad : ndarray of shape (N, T, embed_dim)
+            dLoss/dOutput.
+
+        Returns
+        -------
+        ndarray of shape (N, T, embed_dim)
+        """
+        x, q, k, v, weights, mask, dropped, merged = self._cached("_cache")
+        N, T, D = x.shape
+        h, d = self.num_heads, self.head_dim
+        flat_grad = grad.reshape(-1, D)  # (N*T, D)
+        np.matmul(merged.reshape(-1, D).T, flat_grad, out=self.grads["W_o"])
+        np.sum(flat_grad, axis=0, out=self.grads["b_o"])
+        d_o = (grad @ self.params["W_o"].T).reshape(N, T, h, d).transpose(0, 2, 1, 3)
+        d_qkv = np.empty((3, N, h, T, d), dtype=grad.dtype)
+        d_qkv[2] = dropped.transpose(0, 1, 3, 2) @ d_o  # dv: (N, h, Tk, d)
+        d_weights = d_o @ v.transpose(0, 1, 3, 2)  # (N, h, Tq, Tk)
+        if mask is not None:
+            d_weights *= mask
+        # Softmax Jacobian-vector product, row by row: a * (da - <da, a>).
+        d_scores = weights * d_weights
+        d_scores -= weights * d_scores.sum(axis=-1, keepdims=True)
+        d_scores *= 1.0 / np.sqrt(d)
+        d_qkv[0] = d_scores @ k  # dq: (N, h, Tq, d)
+        d_qkv[1] = d_scores.transpose(0, 1, 3, 2) @ q  # dk: (N, h, Tk, d)
+        # (3, N, h, T, d) -> (N, T, 3, h, d) -> (N*T, 3D): the layout of qkv.
+        d_qkv = d_qkv.transpose(1, 3, 0, 2, 4).reshape(N * T, 3 * D)
+        np.matmul(x.reshape(-1, D).T, d_qkv, out=self.grads["W_qkv"])
+        np.sum(d_qkv, axis=0, out=self.grads["b_qkv"])
+        return (d_qkv @ self.params["W_qkv"].T).reshape(N, T, D)
+
+    def forward_step(self, x: np.ndarray, cache: KVCache) -> np.ndarray:
+        """Attend from new positions ``(N, t, D)`` over all cached ones (inference).
+
+        The new keys and values are appended to ``cache.state(self)``, so each
+        generated token costs one position, not the whole context again.
+        Causal layers only: without the mask, old positions would have to
+        see the new tokens.
+        """
+        if not self.causal:
+            raise ValueError(
+                "MultiHeadAttention.forward_step: expected a causal layer "
+                "(causal=True) for cached generation. Received causal=False"
+            )
+        state = cache.state(self)
+        q, k, v = self._heads(x)
+        if "keys" in state:
+            k = np.concatenate([state["keys"], k], axis=2)  # along time
+            v = np.concatenate([state["values"], v], axis=2)
+        state["keys"], state["values"] = k, v
+        weights = self._attend(q, k, cache.position)  # (N, h, t, position + t)
+        return self._merge(weights @ v)[1]
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "embed_dim": self.embed_dim,
+            "num_heads": self.num_heads,
+            "causal": self.causal,
+            "dropout": self.dropout,
+        }

@@ -1,0 +1,127 @@
+"""GRU: the gated recurrent unit, batch first, gates in torch's order."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnscratch.core.functional import sigmoid
+from nnscratch.layers.recurrent import RecurrentLayer
+
+
+class GRU(RecurrentLayer):
+    r"""One-layer GRU, as ``torch.nn.GRU(batch_first=True)``.
+
+    Parameters
+    ----------
+    input_size : int
+        Features per time step ``F``.
+    hidden_size : int
+        Width ``H`` of the hidden state.
+    return_sequences : bool, default False
+        Output every hidden state ``(N, T, H)``, or only the last ``(N, H)``.
+
+    Notes
+    -----
+    Gate blocks in torch's order ``(r, z, n)``; ``u_t = x_t @ W_ih + b_ih`` and
+    ``v_t = h_{t-1} @ W_hh + b_hh`` (both ``(N, 3H)``), ``h_{-1} = 0``:
+
+    - ``r = sigmoid(u_r + v_r)``,  ``z = sigmoid(u_z + v_z)``
+    - ``n = tanh(u_n + r * v_n)`` (the reset gate scales ``v_n``, bias included)
+    - ``h_t = (1 - z) * n + z * h_{t-1}``
+
+    Backward, with ``dh = dL/dh_t`` (output plus step ``t+1``):
+
+    - ``da_n = dh * (1 - z) * (1 - n**2)``,
+      ``da_z = dh * (h_{t-1} - n) * z (1 - z)``,
+      ``da_r = da_n * v_n * r (1 - r)``
+    - ``du = [da_r, da_z, da_n]``,  ``dv = [da_r, da_z, da_n * r]``
+    - ``dh_{t-1} = dh * z + dv @ W_hh.T``;  ``dW_ih = sum_t x_t.T @ du_t``,
+      ``dW_hh = sum_t h_{t-1}.T @ dv_t``, ``db_ih = sum du``, ``db_hh = sum dv``,
+      ``dx_t = du_t @ W_ih.T``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = GRU(3, 4, return_sequences=True)
+    >>> layer.forward(np.ones((2, 6, 3))).shape
+    (2, 6, 4)
+    >>> layer.backward(np.ones((2, 6, 4))).shape
+    (2, 6, 3)
+    """
+
+    gates = 3
+
+    def __init__(
+        self, input_size: int, hidden_size: int, return_sequences: bool = False
+    ) -> None:
+        super().__init__(input_size, hidden_size, return_sequences)
+        self._gates: np.ndarray | None = None
+        self._hidden_new: np.ndarray | None = None
+        self._hidden: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Run the GRU over all time steps.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, T, input_size)
+        training : bool
+            Unused.
+
+        Returns
+        -------
+        ndarray of shape (N, T, H) with ``return_sequences``, else (N, H)
+        """
+        H = self.hidden_size
+        gates = self._input_projection(x)  # u: (N, T, 3H); becomes [r, z, n]
+        W_hh, b_hh = self.params["W_hh"], self.params["b_hh"]
+        N, T = x.shape[:2]
+        hidden = np.empty((N, T, H), dtype=gates.dtype)
+        v_new = np.empty_like(hidden)  # v_n = h_{t-1} @ W_hn + b_hn, for da_r
+        h = np.zeros((N, H), dtype=gates.dtype)
+        for t in range(T):
+            u = gates[:, t]  # (N, 3H) view
+            v = h @ W_hh + b_hh  # (N, 3H)
+            u[:, : 2 * H] = sigmoid(u[:, : 2 * H] + v[:, : 2 * H])  # r, z
+            r, z = u[:, :H], u[:, H : 2 * H]
+            v_new[:, t] = v[:, 2 * H :]
+            u[:, 2 * H :] = np.tanh(u[:, 2 * H :] + r * v[:, 2 * H :])  # n
+            h = (1.0 - z) * u[:, 2 * H :] + z * h
+            hidden[:, t] = h
+        self._gates, self._hidden_new, self._hidden = gates, v_new, hidden
+        return self._output(hidden)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        """Backpropagate through time; fill all four grads.
+
+        Parameters
+        ----------
+        grad : ndarray of shape (N, T, H) or (N, H)
+            dLoss/dOutput, shaped like the output.
+
+        Returns
+        -------
+        ndarray of shape (N, T, input_size)
+            dLoss/dInput.
+        """
+        gates = self._cached("_gates")
+        hidden, v_new = self._hidden, self._hidden_new
+        H = self.hidden_size
+        d_hidden = self._upstream(grad, hidden.shape)
+        previous = self._previous_states(hidden)  # h_{t-1}, (N, T, H)
+        W_hh_T = self.params["W_hh"].T
+        d_input_side = np.empty_like(gates)  # du, (N, T, 3H)
+        d_hidden_side = np.empty_like(gates)  # dv, (N, T, 3H)
+        dh = np.zeros_like(hidden[:, 0])
+        for t in reversed(range(gates.shape[1])):
+            r, z, n = gates[:, t, :H], gates[:, t, H : 2 * H], gates[:, t, 2 * H :]
+            dh = dh + d_hidden[:, t]
+            du, dv = d_input_side[:, t], d_hidden_side[:, t]  # (N, 3H) views
+            da_n = dh * (1.0 - z) * (1.0 - n * n)
+            du[:, 2 * H :] = da_n
+            du[:, H : 2 * H] = dh * (previous[:, t] - n) * z * (1.0 - z)
+            du[:, :H] = da_n * v_new[:, t] * r * (1.0 - r)
+            dv[:, : 2 * H] = du[:, : 2 * H]
+            dv[:, 2 * H :] = da_n * r
+            dh = dh * z + dv @ W_hh_T
+        return self._parameter_gradients(d_input_side, d_hidden_side, previous)

@@ -1,0 +1,120 @@
+"""LayerNorm: normalise each position over its features."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnscratch.core.layer import Layer
+from nnscratch.core.validation import check_float_in_range, check_positive_int
+
+
+class LayerNorm(Layer):
+    r"""Layer normalisation over the last axis, as ``torch.nn.LayerNorm``.
+
+    Parameters
+    ----------
+    normalized_shape : int
+        Size ``D`` of the last axis.
+    epsilon : float > 0, default 1e-5
+        Added to the variance before the square root.
+
+    Notes
+    -----
+    Over the ``D`` features of each position (any leading shape), ``g = dL/dy``:
+
+    - forward: ``mu = mean(x)``, ``var = mean((x - mu)**2)`` (biased),
+      ``r = 1 / sqrt(var + epsilon)``, ``xhat = (x - mu) * r``,
+      ``y = gamma * xhat + beta``
+    - backward: ``dgamma = sum(g * xhat)``, ``dbeta = sum(g)`` (over all
+      positions); with ``gh = g * gamma``:
+      ``dx = r * (gh - mean(gh) - xhat * mean(gh * xhat))``
+
+    Unlike BatchNorm it has no running statistics: training and inference
+    are the same.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = LayerNorm(2)
+    >>> layer.forward(np.array([[1.0, 3.0]])).round(4)
+    array([[-1.,  1.]])
+    >>> layer.backward(np.array([[1.0, 1.0]]))  # a shift changes nothing
+    array([[0., 0.]])
+    """
+
+    def __init__(self, normalized_shape: int, epsilon: float = 1e-5) -> None:
+        super().__init__()
+        if isinstance(normalized_shape, tuple | list) and len(normalized_shape) == 1:
+            normalized_shape = normalized_shape[0]  # torch also takes (D,)
+        self.normalized_shape = check_positive_int("normalized_shape", normalized_shape)
+        self.epsilon = check_float_in_range(
+            "epsilon", epsilon, 0.0, np.inf, low_inclusive=False
+        )
+        self._normalized: np.ndarray | None = None
+        self._inverse_std: np.ndarray | None = None
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"gamma": (self.normalized_shape,), "beta": (self.normalized_shape,)}
+
+    def create_state(self, rng: np.random.Generator, dtype: np.dtype) -> None:
+        """``gamma`` ones, ``beta`` zeros (nothing random)."""
+        D = self.normalized_shape
+        self.params = {
+            "gamma": np.ones(D, dtype=dtype),
+            "beta": np.zeros(D, dtype=dtype),
+        }
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Normalise, scale and shift.
+
+        Parameters
+        ----------
+        x : ndarray of shape (..., normalized_shape)
+        training : bool
+            Unused: LayerNorm behaves the same in both modes.
+
+        Returns
+        -------
+        ndarray of the shape of ``x``
+        """
+        if x.ndim < 1 or x.shape[-1] != self.normalized_shape:
+            raise ValueError(
+                f"LayerNorm: expected input of shape (..., {self.normalized_shape})."
+                f" Received shape {x.shape}"
+            )
+        centred = x - x.mean(axis=-1, keepdims=True)  # (..., D) - (..., 1)
+        variance = np.mean(centred * centred, axis=-1, keepdims=True)  # (..., 1)
+        self._inverse_std = 1.0 / np.sqrt(variance + self.epsilon)
+        centred *= self._inverse_std  # becomes xhat in place
+        self._normalized = centred
+        return centred * self.params["gamma"] + self.params["beta"]
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        """Fill ``grads['gamma']``, ``grads['beta']``; return ``dL/dx``.
+
+        Parameters
+        ----------
+        grad : ndarray of the shape of the input
+            dLoss/dOutput.
+
+        Returns
+        -------
+        ndarray of the shape of the input
+        """
+        xhat = self._cached("_normalized")
+        D = self.normalized_shape
+        flat_grad = grad.reshape(-1, D)  # (..., D) -> (positions, D)
+        self.grads["gamma"][...] = np.einsum("pd,pd->d", flat_grad, xhat.reshape(-1, D))
+        np.sum(flat_grad, axis=0, out=self.grads["beta"])
+        scaled = grad * self.params["gamma"]  # gh
+        mean_scaled = scaled.mean(axis=-1, keepdims=True)  # (..., 1)
+        mean_projection = np.mean(scaled * xhat, axis=-1, keepdims=True)
+        scaled -= mean_scaled
+        scaled -= xhat * mean_projection
+        scaled *= self._inverse_std
+        return scaled
+
+    def get_config(self) -> dict[str, Any]:
+        return {"normalized_shape": self.normalized_shape, "epsilon": self.epsilon}

@@ -1,0 +1,139 @@
+"""LSTM: long short-term memory, batch first, gates in torch's order."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnscratch.core.functional import sigmoid
+from nnscratch.layers.recurrent import RecurrentLayer
+
+
+class LSTM(RecurrentLayer):
+    r"""One-layer LSTM, as ``torch.nn.LSTM(batch_first=True)``.
+
+    Parameters
+    ----------
+    input_size : int
+        Features per time step ``F``.
+    hidden_size : int
+        Width ``H`` of the hidden and cell states.
+    return_sequences : bool, default False
+        Output every hidden state ``(N, T, H)``, or only the last ``(N, H)``.
+
+    Notes
+    -----
+    The four gate blocks of ``W_ih`` ``(F, 4H)``, ``W_hh`` ``(H, 4H)``,
+    ``b_ih``, ``b_hh`` ``(4H,)`` are in torch's order ``(i, f, g, o)``. With
+    ``h_{-1} = c_{-1} = 0``:
+
+    - ``a_t = x_t @ W_ih + b_ih + h_{t-1} @ W_hh + b_hh = [a_i, a_f, a_g, a_o]``
+    - ``i = sigmoid(a_i)``, ``f = sigmoid(a_f)``, ``g = tanh(a_g)``,
+      ``o = sigmoid(a_o)``
+    - ``c_t = f * c_{t-1} + i * g``,  ``h_t = o * tanh(c_t)``
+
+    Backward, with ``dh = dL/dh_t`` (output plus step ``t+1``) and ``dc``
+    arriving from step ``t+1``:
+
+    - ``do = dh * tanh(c_t)``,  ``dc += dh * o * (1 - tanh(c_t)**2)``
+    - ``di = dc * g``,  ``df = dc * c_{t-1}``,  ``dg = dc * i``,
+      ``dc_{t-1} = dc * f``
+    - ``da_i = di * i (1 - i)``, ``da_f = df * f (1 - f)``,
+      ``da_g = dg * (1 - g**2)``, ``da_o = do * o (1 - o)`` (from the outputs)
+    - ``dh_{t-1} = da_t @ W_hh.T``;  ``dW_ih = sum_t x_t.T @ da_t``,
+      ``dW_hh = sum_t h_{t-1}.T @ da_t``, ``db_ih = db_hh = sum da_t``,
+      ``dx_t = da_t @ W_ih.T``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = LSTM(3, 4)
+    >>> layer.forward(np.ones((2, 6, 3))).shape  # the last hidden state
+    (2, 4)
+    >>> layer.backward(np.ones((2, 4))).shape
+    (2, 6, 3)
+    """
+
+    gates = 4
+
+    def __init__(
+        self, input_size: int, hidden_size: int, return_sequences: bool = False
+    ) -> None:
+        super().__init__(input_size, hidden_size, return_sequences)
+        self._gates: np.ndarray | None = None
+        self._cell: np.ndarray | None = None
+        self._tanh_cell: np.ndarray | None = None
+        self._hidden: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Run the LSTM over all time steps.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, T, input_size)
+        training : bool
+            Unused.
+
+        Returns
+        -------
+        ndarray of shape (N, T, H) with ``return_sequences``, else (N, H)
+        """
+        H = self.hidden_size
+        gates = self._input_projection(x)  # (N, T, 4H); activated in place
+        gates += self.params["b_hh"]
+        W_hh = self.params["W_hh"]
+        N, T = x.shape[:2]
+        cell = np.empty((N, T, H), dtype=gates.dtype)
+        hidden = np.empty_like(cell)
+        h = np.zeros((N, H), dtype=gates.dtype)
+        c = np.zeros_like(h)
+        for t in range(T):
+            a = gates[:, t]  # (N, 4H) view, overwritten with [i, f, g, o]
+            a += h @ W_hh
+            a[:, : 2 * H] = sigmoid(a[:, : 2 * H])  # i, f
+            a[:, 2 * H : 3 * H] = np.tanh(a[:, 2 * H : 3 * H])  # g
+            a[:, 3 * H :] = sigmoid(a[:, 3 * H :])  # o
+            i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+            c = f * c + i * g
+            cell[:, t] = c
+            h = o * np.tanh(c)
+            hidden[:, t] = h
+        self._gates, self._cell, self._hidden = gates, cell, hidden
+        self._tanh_cell = np.tanh(cell)  # (N, T, H), for do and dc in backward
+        return self._output(hidden)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        """Backpropagate through time; fill all four grads.
+
+        Parameters
+        ----------
+        grad : ndarray of shape (N, T, H) or (N, H)
+            dLoss/dOutput, shaped like the output.
+
+        Returns
+        -------
+        ndarray of shape (N, T, input_size)
+            dLoss/dInput.
+        """
+        gates = self._cached("_gates")
+        cell, tanh_cell, hidden = self._cell, self._tanh_cell, self._hidden
+        H = self.hidden_size
+        d_hidden = self._upstream(grad, hidden.shape)
+        previous_cell = self._previous_states(cell)  # c_{t-1}, (N, T, H)
+        W_hh_T = self.params["W_hh"].T
+        d_pre = np.empty_like(gates)  # (N, T, 4H): dL/da_t
+        dh = np.zeros_like(hidden[:, 0])  # from step t+1
+        dc = np.zeros_like(dh)
+        for t in reversed(range(gates.shape[1])):
+            a = gates[:, t]
+            i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+            dh = dh + d_hidden[:, t]
+            tc = tanh_cell[:, t]
+            dc = dc + dh * o * (1.0 - tc * tc)
+            da = d_pre[:, t]  # (N, 4H) view
+            da[:, :H] = dc * g * i * (1.0 - i)
+            da[:, H : 2 * H] = dc * previous_cell[:, t] * f * (1.0 - f)
+            da[:, 2 * H : 3 * H] = dc * i * (1.0 - g * g)
+            da[:, 3 * H :] = dh * tc * o * (1.0 - o)
+            dc = dc * f
+            dh = da @ W_hh_T
+        return self._parameter_gradients(d_pre, d_pre, self._previous_states(hidden))

@@ -1,0 +1,118 @@
+"""RNN: the Elman recurrent layer, batch first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnscratch.core.validation import check_choice
+from nnscratch.layers.recurrent import RecurrentLayer
+
+NONLINEARITIES = ("tanh", "relu")
+
+
+class RNN(RecurrentLayer):
+    r"""One-layer Elman RNN, as ``torch.nn.RNN(batch_first=True)``.
+
+    Parameters
+    ----------
+    input_size : int
+        Features per time step ``F``.
+    hidden_size : int
+        Width ``H`` of the hidden state.
+    nonlinearity : {'tanh', 'relu'}, default 'tanh'
+    return_sequences : bool, default False
+        Output every hidden state ``(N, T, H)``, or only the last ``(N, H)``.
+
+    Notes
+    -----
+    With ``h_{-1} = 0``, ``phi`` the nonlinearity and ``g_t = dL/dh_t`` (from
+    the output plus from step ``t+1``):
+
+    - forward: ``a_t = x_t @ W_ih + b_ih + h_{t-1} @ W_hh + b_hh``,
+      ``h_t = phi(a_t)``
+    - backward: ``da_t = g_t * phi'(a_t)`` with ``tanh' = 1 - h_t**2`` and
+      ``relu' = [h_t > 0]`` (both from the output);
+      ``g_{t-1} += da_t @ W_hh.T``; ``dW_ih = sum_t x_t.T @ da_t``,
+      ``dW_hh = sum_t h_{t-1}.T @ da_t``, ``db_ih = db_hh = sum_t,n da_t``,
+      ``dx_t = da_t @ W_ih.T``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = RNN(2, 3, return_sequences=True)
+    >>> layer.forward(np.ones((4, 5, 2))).shape
+    (4, 5, 3)
+    >>> layer.backward(np.ones((4, 5, 3))).shape
+    (4, 5, 2)
+    """
+
+    gates = 1
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        nonlinearity: str = "tanh",
+        return_sequences: bool = False,
+    ) -> None:
+        super().__init__(input_size, hidden_size, return_sequences)
+        self.nonlinearity = check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
+        self._hidden: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Run the recurrence over all time steps.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, T, input_size)
+        training : bool
+            Unused.
+
+        Returns
+        -------
+        ndarray of shape (N, T, H) with ``return_sequences``, else (N, H)
+        """
+        hidden = self._input_projection(x)  # (N, T, H); becomes h_t in place
+        hidden += self.params["b_hh"]
+        W_hh = self.params["W_hh"]
+        h = np.zeros_like(hidden[:, 0])  # (N, H)
+        for t in range(x.shape[1]):
+            a = hidden[:, t] + h @ W_hh
+            h = np.tanh(a) if self.nonlinearity == "tanh" else np.maximum(a, 0)
+            hidden[:, t] = h
+        self._hidden = hidden
+        return self._output(hidden)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        """Backpropagate through time; fill all four grads.
+
+        Parameters
+        ----------
+        grad : ndarray of shape (N, T, H) or (N, H)
+            dLoss/dOutput, shaped like the output.
+
+        Returns
+        -------
+        ndarray of shape (N, T, input_size)
+            dLoss/dInput.
+        """
+        hidden = self._cached("_hidden")
+        d_hidden = self._upstream(grad, hidden.shape)
+        if self.nonlinearity == "tanh":
+            slope = 1.0 - hidden * hidden  # tanh'(a) = 1 - h**2, from the output
+        else:
+            slope = hidden > 0  # relu'(a) = [a > 0] = [h > 0]; 0 at a = 0, as torch
+        W_hh_T = self.params["W_hh"].T
+        d_pre = np.empty_like(hidden)  # (N, T, H): dL/da_t
+        carry = np.zeros_like(hidden[:, 0])  # dL/dh_t arriving from step t+1
+        for t in reversed(range(hidden.shape[1])):
+            d_pre[:, t] = (d_hidden[:, t] + carry) * slope[:, t]
+            carry = d_pre[:, t] @ W_hh_T
+        return self._parameter_gradients(d_pre, d_pre, self._previous_states(hidden))
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config["nonlinearity"] = self.nonlinearity
+        return config
