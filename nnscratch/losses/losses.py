@@ -196,16 +196,21 @@ class CCE(Loss):
     """Categorical cross-entropy, mean over samples of the sum over classes.
 
     Targets are one-hot (or soft) rows ``(N, K)`` or integer labels ``(N,)``
-    in ``[0, K)``, turned into one-hot rows.
+    in ``[0, K)``, turned into one-hot rows. A sequence output ``(N, T, K)``
+    (a language model's next-token scores) takes integer targets ``(N, T)``
+    or one-hot ``(N, T, K)``: every one of the ``M = N*T`` positions is a
+    sample, and the loss is the mean over all of them (as torch's
+    ``cross_entropy`` on the flattened ``(N*T, K)`` scores).
 
     Notes
     -----
-    With ``q = max(p, 1e-7)`` (so the log never sees 0):
+    With ``q = max(p, 1e-7)`` (so the log never sees 0) and ``M`` positions
+    (``N``, or ``N*T`` for sequences):
 
-    - ``L = -sum_n sum_k y_nk log q_nk / N``
-    - ``dL/dp = -y / q / N`` where ``p >= 1e-7``, 0 below (the clip is flat)
+    - ``L = -sum_m sum_k y_mk log q_mk / M``
+    - ``dL/dp = -y / q / M`` where ``p >= 1e-7``, 0 below (the clip is flat)
     - from logits ``z`` (``p = softmax(z)``), exactly:
-      ``L = -sum(y * log_softmax(z)) / N``, ``dL/dz = (softmax(z) - y) / N``
+      ``L = -sum(y * log_softmax(z)) / M``, ``dL/dz = (softmax(z) - y) / M``
       (using that each row of ``y`` sums to 1)
 
     Examples
@@ -214,25 +219,29 @@ class CCE(Loss):
     >>> p = np.array([[0.5, 0.5], [0.25, 0.75]])
     >>> round(CCE()(p, np.array([0, 1])), 6)  # -(log 0.5 + log 0.75) / 2
     0.490415
+    >>> round(CCE()(p[None], np.array([[0, 1]])), 6)  # one sequence of 2 steps
+    0.490415
     """
 
     name = "cce"
     output_activation = "softmax"
 
     def __call__(self, y_pred: np.ndarray, y_true: np.ndarray) -> float:
-        y_pred, y_true = self.fit_targets(y_pred, y_true)
+        y_pred, y_true = self._positions(y_pred, y_true)
         y_true = self._one_hot(y_true, y_pred)
         q = np.maximum(y_pred, PROBABILITY_FLOOR)
         return float(-np.sum(y_true * np.log(q)) / len(y_pred))
 
     def gradient(self, y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
-        y_pred, y_true = self.fit_targets(y_pred, y_true)
+        shape = np.shape(y_pred)
+        y_pred, y_true = self._positions(y_pred, y_true)
         y_true = self._one_hot(y_true, y_pred)
         inside = y_pred >= PROBABILITY_FLOOR
-        return -(inside * y_true) / np.maximum(y_pred, PROBABILITY_FLOOR) / len(y_pred)
+        grad = -(inside * y_true) / np.maximum(y_pred, PROBABILITY_FLOOR)
+        return (grad / len(y_pred)).reshape(shape)  # (M, K) -> the output's shape
 
     def value_from_logits(self, logits: np.ndarray, y_true: np.ndarray) -> float:
-        logits, y_true = self.fit_targets(logits, y_true)
+        logits, y_true = self._positions(logits, y_true)
         return self._mean_negative_log_likelihood(log_softmax(logits), y_true)
 
     def gradient_from_logits(
@@ -245,43 +254,69 @@ class CCE(Loss):
     ) -> tuple[float, np.ndarray]:
         # One log-softmax serves both: p = exp(log p) is the softmax. Integer
         # labels are used as indices, never expanded to one-hot rows.
-        logits, y_true = self.fit_targets(logits, y_true)
+        shape = np.shape(logits)
+        logits, y_true = self._positions(logits, y_true)
         log_p = log_softmax(logits)
         loss = self._mean_negative_log_likelihood(log_p, y_true)
-        grad = np.exp(log_p)  # (N, K), becomes (p - y) / N in place
+        grad = np.exp(log_p)  # (M, K), becomes (p - y) / M in place
         if y_true.ndim == 1:
             grad[np.arange(len(grad)), y_true.astype(np.intp, copy=False)] -= 1.0
         else:
             grad -= y_true
         grad /= len(grad)
-        return loss, grad
+        return loss, grad.reshape(shape)  # (M, K) -> the output's shape
 
     @staticmethod
     def _mean_negative_log_likelihood(log_p: np.ndarray, y_true: np.ndarray) -> float:
-        """``-sum_n sum_k y_nk log p_nk / N``, by indexing for integer labels.
+        """``-sum_m sum_k y_mk log p_mk / M``, by indexing for integer labels.
 
         Summed in float64: log-probabilities near the float32 limit (logits
         of +-3e38) would overflow a float32 sum whose mean is finite.
         """
         if y_true.ndim == 1:
             labels = y_true.astype(np.intp, copy=False)
-            picked = log_p[np.arange(len(log_p)), labels]  # (N, K) -> (N,)
+            picked = log_p[np.arange(len(log_p)), labels]  # (M, K) -> (M,)
             return float(-picked.sum(dtype=np.float64) / len(log_p))
         return float(-np.sum(y_true * log_p, dtype=np.float64) / len(log_p))
+
+    def _positions(
+        self, y_pred: np.ndarray, y_true: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Checked pair, every position a row: ``(M, K)`` and ``(M,)`` or ``(M, K)``.
+
+        A sequence ``(N, T, K)`` becomes ``(N*T, K)`` (a view), its targets
+        ``(N*T,)`` or ``(N*T, K)``; ``(N, K)`` outputs pass unchanged.
+        """
+        y_pred, y_true = self.fit_targets(y_pred, y_true)
+        if y_pred.ndim == 2:
+            return y_pred, y_true
+        K = y_pred.shape[-1]
+        rows = y_pred.reshape(-1, K)  # (N, T, K) -> (N*T, K)
+        if y_true.ndim == y_pred.ndim:
+            return rows, y_true.reshape(-1, K)  # one-hot (N, T, K) -> (N*T, K)
+        return rows, y_true.reshape(-1)  # labels (N, T) -> (N*T,)
 
     def fit_targets(
         self, y_pred: np.ndarray, y_true: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(y_pred, y_true)`` as arrays if ``y_true`` fits ``y_pred``.
 
-        ``y_pred`` is ``(N, K)``; ``y_true`` one-hot ``(N, K)`` or labels
-        ``(N,)``. Shapes only: label values are checked by :meth:`check_targets`.
+        ``y_pred`` is ``(N, K)`` or ``(N, T, K)``; ``y_true`` one-hot of the
+        same shape, or labels without the last axis (``(N,)`` or ``(N, T)``).
+        Shapes only: label values are checked by :meth:`check_targets`.
         """
         y_pred, y_true = _as_array(y_pred), _as_array(y_true)
-        if y_pred.ndim == 2 and (
-            y_true.shape == y_pred.shape or y_true.shape == y_pred.shape[:1]
+        if y_pred.ndim in (2, 3) and (
+            y_true.shape == y_pred.shape or y_true.shape == y_pred.shape[:-1]
         ):
             return y_pred, y_true
+        if y_pred.ndim == 3:
+            n, t, k = y_pred.shape
+            raise ValueError(
+                f"cce targets: expected integer labels of shape ({n}, {t}) or "
+                f"one-hot of shape ({n}, {t}, {k}) for y_pred of shape "
+                f"({n}, {t}, {k}). Received y_true of shape {y_true.shape}"
+            )
         n, k = y_pred.shape if y_pred.ndim == 2 else ("N", "K")
         raise ValueError(
             f"cce targets: expected one-hot rows of shape ({n}, {k}) or integer "
@@ -291,7 +326,7 @@ class CCE(Loss):
 
     @staticmethod
     def _one_hot(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-        """Integer labels ``(N,)`` -> one-hot rows ``(N, K)`` in ``y_pred``'s dtype."""
+        """Integer labels ``(M,)`` -> one-hot rows ``(M, K)`` in ``y_pred``'s dtype."""
         if y_true.ndim == 2:
             return y_true
         return np.eye(y_pred.shape[-1], dtype=y_pred.dtype)[y_true.astype(np.intp)]
@@ -299,13 +334,19 @@ class CCE(Loss):
     def check_targets(
         self, y_true: np.ndarray, output_shape: tuple, dtype: np.dtype
     ) -> np.ndarray:
-        if len(output_shape) != 2:
+        output_shape = tuple(output_shape)
+        if len(output_shape) not in (2, 3):
             raise ValueError(
-                "cce: expected a network output of shape (N, K). "
-                f"Received output shape {tuple(output_shape)}"
+                "cce: expected a network output of shape (N, K) or (N, T, K). "
+                f"Received output shape {output_shape}"
             )
-        n_classes = output_shape[1]
-        if y_true.ndim == 1:
+        n_classes = output_shape[-1]
+        steps = output_shape[1:-1]  # () for (N, K), (T,) for (N, T, K)
+        label_shape = "(N,)" if not steps else f"(N, {steps[0]})"
+        row_shape = (
+            f"(N, {n_classes})" if not steps else f"(N, {steps[0]}, {n_classes})"
+        )
+        if y_true.shape[1:] == steps:
             if not np.array_equal(y_true, np.round(y_true)) or (
                 y_true.min() < 0 or y_true.max() >= n_classes
             ):
@@ -314,12 +355,13 @@ class CCE(Loss):
                     f"Received values from {y_true.min()} to {y_true.max()}"
                 )
             return y_true.astype(np.intp)
-        if y_true.ndim != 2 or y_true.shape[1] != n_classes:
+        if y_true.shape[1:] != output_shape[1:]:
             raise ValueError(
-                f"cce targets: expected one-hot rows of shape (N, {n_classes}) or "
-                f"integer labels of shape (N,). Received shape {y_true.shape}"
+                f"cce targets: expected one-hot rows of shape {row_shape} or "
+                f"integer labels of shape {label_shape}. Received shape "
+                f"{y_true.shape}"
             )
-        row_sums = y_true.sum(axis=1)
+        row_sums = y_true.sum(axis=-1)
         if y_true.min() < 0 or not np.allclose(row_sums, 1.0, atol=1e-4):
             raise ValueError(
                 f"cce targets: expected one-hot rows (non-negative, each summing "

@@ -29,6 +29,10 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
         Network outputs: one sigmoid probability (class 1 when ``p > 0.5``),
         or K class scores (the argmax is the class).
 
+    A sequence output ``(N, T, K)`` with targets ``(N, T)`` (labels) or
+    ``(N, T, K)`` (one-hot) is scored per position: the fraction of the
+    ``N*T`` positions whose argmax matches.
+
     Examples
     --------
     >>> import numpy as np
@@ -36,9 +40,16 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     0.6666666666666666
     >>> accuracy(np.array([2, 0]), np.array([[0.1, 0.2, 0.7], [0.3, 0.6, 0.1]]))
     0.5
+    >>> accuracy(np.array([[2, 0]]), np.array([[[0.1, 0.2, 0.7], [0.3, 0.6, 0.1]]]))
+    0.5
     """
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
+    if y_pred.ndim == 3 and len(y_true) == len(y_pred):
+        # (N, T, K) -> (N*T, K); targets (N, T) -> (N*T,) or (N, T, K) -> (N*T, K)
+        K = y_pred.shape[-1]
+        y_true = y_true.reshape(-1, K) if y_true.ndim == 3 else y_true.reshape(-1)
+        y_pred = y_pred.reshape(-1, K)
     if len(y_true) != len(y_pred):
         raise ValueError(
             f"accuracy: expected as many targets as predictions ({len(y_pred)}). "
