@@ -20,8 +20,17 @@ from nnscratch import (
     NeuralNetwork,
 )
 from nnscratch.interop import from_torch, to_torch
+from nnscratch.interop import torch_modules as wrappers
 from nnscratch.interop.torch_convert import LAYER_TO_TORCH, torch_to_layer_converters
+from nnscratch.layers import Normalization, Residual, Sequential
 from nnscratch.layers.activation_functions import ACTIVATIONS
+from nnscratch.layers.attention import MultiHeadAttention
+from nnscratch.layers.embedding import Embedding, PositionalEmbedding
+from nnscratch.layers.gru import GRU
+from nnscratch.layers.layernorm import LayerNorm
+from nnscratch.layers.lstm import LSTM
+from nnscratch.layers.rnn import RNN
+from nnscratch.layers.transformer import TransformerBlock
 
 TOLERANCE = 1e-5
 
@@ -85,6 +94,133 @@ TORCH_MODELS = {
         (2, 8, 8),
     ),
 }
+
+
+def self_attention(embed_dim, heads, causal):
+    attention = nn.MultiheadAttention(embed_dim, heads, batch_first=True)
+    return wrappers.SelfAttention(attention, causal)
+
+
+SEQUENCE_MODELS = {
+    "nested Sequential and Residual": lambda: (
+        nn.Sequential(
+            nn.Linear(4, 6),
+            nn.Sequential(nn.Tanh(), nn.Linear(6, 6)),
+            wrappers.Residual(nn.Sequential(nn.LayerNorm(6), nn.Linear(6, 6))),
+        ),
+        (5, 4),
+    ),
+    "Normalization": lambda: (
+        nn.Sequential(
+            wrappers.Normalization(torch.randn(4), torch.rand(4) + 0.5),
+            nn.Linear(4, 2),
+        ),
+        (4,),
+    ),
+    "LSTM last step": lambda: (
+        nn.Sequential(
+            wrappers.Recurrent(nn.LSTM(3, 5, batch_first=True), False),
+            nn.Linear(5, 2),
+        ),
+        (6, 3),
+    ),
+    "GRU and RNN sequences": lambda: (
+        nn.Sequential(
+            wrappers.Recurrent(nn.GRU(3, 4, batch_first=True), True),
+            wrappers.Recurrent(
+                nn.RNN(4, 4, nonlinearity="relu", batch_first=True), True
+            ),
+        ),
+        (6, 3),
+    ),
+    "GPT-like": lambda: (
+        nn.Sequential(
+            nn.Embedding(11, 8),
+            wrappers.PositionalEmbedding(16, 8, torch.float32),
+            wrappers.Residual(
+                nn.Sequential(nn.LayerNorm(8), self_attention(8, 2, causal=True))
+            ),
+            wrappers.Residual(
+                nn.Sequential(
+                    nn.LayerNorm(8), nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 8)
+                )
+            ),
+            self_attention(8, 4, causal=False),
+            nn.Linear(8, 11),
+            nn.Softmax(dim=-1),
+        ),
+        "ids",
+    ),
+}
+
+
+def sequence_input(input_shape, seed, batch=3):
+    rng = np.random.default_rng(seed)
+    if input_shape == "ids":
+        return rng.integers(0, 11, size=(batch, 7))
+    return rng.normal(size=(batch, *input_shape)).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", list(SEQUENCE_MODELS))
+def test_sequence_models_and_containers_both_ways(name):
+    torch.manual_seed(2)
+    module, input_shape = SEQUENCE_MODELS[name]()
+    with torch.no_grad():  # non-zero positions for the positional table
+        for child in module.modules():
+            if isinstance(child, wrappers.PositionalEmbedding):
+                child.weight.normal_()
+    X = sequence_input(input_shape, seed=3)
+    expected = torch_output(module, X)
+    model = from_torch(module)
+    np.testing.assert_allclose(model.predict(X), expected, atol=TOLERANCE, rtol=0)
+    twin = to_torch(model)
+    np.testing.assert_allclose(torch_output(twin, X), expected, atol=TOLERANCE, rtol=0)
+
+
+def test_a_bare_recurrent_module_stands_for_its_output_sequence():
+    # torch returns (outputs, state); the first item is what comes through.
+    model = from_torch(nn.Sequential(nn.LSTM(3, 4, batch_first=True)))
+    assert isinstance(model.layers[0], LSTM)
+    assert model.layers[0].return_sequences
+    with pytest.raises(ValueError, match="batch_first"):
+        from_torch(nn.Sequential(nn.GRU(3, 4)))
+
+
+def test_a_transformer_block_goes_to_torch_as_its_two_residual_branches():
+    model = NeuralNetwork(loss_name="mse", seed=0)
+    model.add(TransformerBlock(8, 2, mlp_ratio=2))
+    twin = to_torch(model)
+    block = twin[0]
+    assert [type(m) for m in block] == [wrappers.Residual, wrappers.Residual]
+    X = np.random.default_rng(0).normal(size=(2, 5, 8)).astype(np.float32)
+    np.testing.assert_allclose(
+        torch_output(twin, X), model.predict(X), atol=TOLERANCE, rtol=0
+    )
+    back = from_torch(twin)
+    assert isinstance(back.layers[0], Sequential)
+    np.testing.assert_allclose(back.predict(X), model.predict(X), atol=TOLERANCE)
+
+
+def test_nnscratch_sequence_layers_go_to_torch():
+    model = NeuralNetwork(loss_name="mse", seed=0, dtype="float64")
+    for layer in (
+        Embedding(9, 6),
+        PositionalEmbedding(10, 6),
+        LayerNorm(6),
+        MultiHeadAttention(6, 3, causal=True),
+        Residual(Sequential(Dense(6, 6), Activation("relu"))),
+        LSTM(6, 4, return_sequences=True),
+        GRU(4, 4, return_sequences=True),
+        RNN(4, 3),
+        Normalization(3),
+    ):
+        model.add(layer)
+    for layer in model.layers:
+        for name, value in layer.params.items():  # no zero biases, no ones
+            value[...] = np.random.default_rng(len(name)).normal(0, 0.5, value.shape)
+    X = np.random.default_rng(1).integers(0, 9, size=(4, 8))
+    twin = to_torch(model)
+    np.testing.assert_allclose(torch_output(twin, X), model.predict(X), atol=1e-12)
 
 
 def torch_output(module: nn.Module, X: np.ndarray) -> np.ndarray:
@@ -225,10 +361,9 @@ def test_an_unsupported_layer_is_a_value_error_naming_it():
 
 
 def test_every_builtin_layer_and_activation_converts_both_ways():
-    import nnscratch.layers
+    from test_onnx_export import builtin_layer_types
 
-    builtins = {getattr(nnscratch.layers, name) for name in nnscratch.layers.__all__}
-    assert builtins <= set(LAYER_TO_TORCH)
+    assert not builtin_layer_types() - set(LAYER_TO_TORCH)
     for name in ACTIVATIONS:
         model = NeuralNetwork(loss_name="mse")
         model.add(Activation(name))

@@ -91,6 +91,11 @@ def _check_input_shape(model: NeuralNetwork, input_shape: Any) -> tuple:
     return tuple(None if dim is None else int(dim) for dim in dims)
 
 
+def _takes_ids(model: NeuralNetwork) -> bool:
+    """Whether the input is integer ids (a first Embedding), not float data."""
+    return not getattr(model.layers[0], "float_input", True)
+
+
 def _output_shape(model: NeuralNetwork, input_shape: tuple) -> list[int | str | None]:
     """The output's shape, from two zero batches of different sizes.
 
@@ -98,10 +103,11 @@ def _output_shape(model: NeuralNetwork, input_shape: tuple) -> list[int | str | 
     follows a dynamic input axis) is left symbolic.
     """
     shapes = []
+    dtype = np.int64 if _takes_ids(model) else model.dtype
     for batch, dynamic in ((1, 2), (2, 3)):
         probe = np.zeros((batch, *(dynamic if d is None else d for d in input_shape)))
         try:
-            shapes.append(model.predict(probe.astype(model.dtype)).shape)
+            shapes.append(model.predict(probe.astype(dtype)).shape)
         except ValueError as error:
             raise ValueError(
                 f"to_onnx: input_shape {input_shape} does not fit the model: {error}"
@@ -125,10 +131,12 @@ def build_onnx_model(model: NeuralNetwork, input_shape: Any = None) -> Any:
     for index, layer in enumerate(model.layers):
         x = graph.layer(layer, x, f"{index}_{type(layer).__name__}")
     graph.nodes.append(onnx.helper.make_node("Identity", [x], [OUTPUT_NAME]))
-    float32 = onnx.TensorProto.FLOAT
+    float32, int64 = onnx.TensorProto.FLOAT, onnx.TensorProto.INT64
     inputs = [
         onnx.helper.make_tensor_value_info(
-            INPUT_NAME, float32, [BATCH_AXIS, *input_shape]
+            INPUT_NAME,
+            int64 if _takes_ids(model) else float32,
+            [BATCH_AXIS, *input_shape],
         )
     ]
     outputs = [
@@ -168,7 +176,8 @@ def to_onnx(
         first layer implies it (Dense, BatchNorm).
 
     The graph's input is named ``input``, shaped ``(batch, *input_shape)``
-    with a dynamic ``batch``; its output is named ``output``.
+    with a dynamic ``batch``, float32 (int64 ids for a first Embedding); its
+    output is named ``output``.
 
     Raises
     ------

@@ -17,14 +17,26 @@ from typing import Any
 import numpy as np
 
 from nnscratch.core.layer import Layer
+from nnscratch.interop import onnx_sequences as sequences
 from nnscratch.layers.activation import Activation
 from nnscratch.layers.activation_functions import ELU_ALPHA, LEAKY_RELU_SLOPE
+from nnscratch.layers.attention import MultiHeadAttention
 from nnscratch.layers.batchnorm import BatchNorm
 from nnscratch.layers.conv2d import Conv2D
 from nnscratch.layers.dense import Dense
 from nnscratch.layers.dropout import Dropout
+from nnscratch.layers.embedding import Embedding, PositionalEmbedding
 from nnscratch.layers.flatten import Flatten
+from nnscratch.layers.gru import GRU
+from nnscratch.layers.layernorm import LayerNorm
+from nnscratch.layers.lstm import LSTM
+from nnscratch.layers.normalization import EPSILON as NORMALIZATION_EPSILON
+from nnscratch.layers.normalization import Normalization
 from nnscratch.layers.pooling import AvgPool2D, MaxPool2D
+from nnscratch.layers.residual import Residual
+from nnscratch.layers.rnn import RNN
+from nnscratch.layers.sequential import Sequential
+from nnscratch.layers.transformer import TransformerBlock
 
 __all__ = ["ACTIVATION_EXPORTERS", "ONNX_EXPORTERS", "OnnxGraph"]
 
@@ -64,12 +76,22 @@ class OnnxGraph:
 
     def node(self, op_type: str, inputs: list[str], **attributes: Any) -> str:
         """Add one node with a single output; return the output's name."""
-        output = self.unique(op_type)
+        return self.multi_node(op_type, inputs, 1, **attributes)[0]
+
+    def multi_node(
+        self, op_type: str, inputs: list[str], outputs: int, **attributes: Any
+    ) -> list[str]:
+        """Add one node with ``outputs`` outputs; return their names."""
+        names = [self.unique(op_type) for _ in range(outputs)]
         node = self.onnx.helper.make_node(
-            op_type, inputs, [output], name=f"{output}:node", **attributes
+            op_type, inputs, names, name=f"{names[0]}:node", **attributes
         )
         self.nodes.append(node)
-        return output
+        return names
+
+    def ints(self, hint: str, values: Any) -> str:
+        """An int64 initializer (shapes, axes, indices)."""
+        return self.weight(hint, np.asarray(values, dtype=np.int64), np.int64)
 
     def layer(self, layer: Layer, x: str, label: str) -> str:
         """Export ``layer`` applied to tensor ``x``, under the path part ``label``."""
@@ -187,6 +209,27 @@ def _batchnorm(layer: BatchNorm, graph: OnnxGraph, x: str) -> str:
     return graph.node("BatchNormalization", inputs, epsilon=layer.epsilon)
 
 
+def _normalization(layer: Normalization, graph: OnnxGraph, x: str) -> str:
+    # y = (x - mean) * (1 / sqrt(var + 1e-7)) over the last axis, as forward.
+    scale = 1.0 / np.sqrt(layer.buffers["variance"] + NORMALIZATION_EPSILON)
+    centred = graph.node("Sub", [x, graph.weight("mean", layer.buffers["mean"])])
+    return graph.node("Mul", [centred, graph.weight("scale", scale)])
+
+
+# ----------------------------------------------------------------- containers
+def _chain(layer: Layer, graph: OnnxGraph, x: str) -> str:
+    """A container whose forward runs its children in order (Sequential,
+    TransformerBlock: ``mlp_residual(attention_residual(x))``)."""
+    for name, child in layer.named_children():
+        x = graph.layer(child, x, f"{name}_{type(child).__name__}")
+    return x
+
+
+def _residual(layer: Residual, graph: OnnxGraph, x: str) -> str:
+    body = graph.layer(layer.body, x, f"body_{type(layer.body).__name__}")
+    return graph.node("Add", [x, body])  # y = x + body(x)
+
+
 ONNX_EXPORTERS: dict[type, Exporter] = {
     Activation: _activation,
     AvgPool2D: _avg_pool,
@@ -194,8 +237,19 @@ ONNX_EXPORTERS: dict[type, Exporter] = {
     Conv2D: _conv2d,
     Dense: _dense,
     Dropout: _dropout,
+    Embedding: sequences.export_embedding,
     Flatten: _flatten,
+    GRU: sequences.export_recurrent,
+    LSTM: sequences.export_recurrent,
+    LayerNorm: sequences.export_layernorm,
     MaxPool2D: _max_pool,
+    MultiHeadAttention: sequences.export_attention,
+    Normalization: _normalization,
+    PositionalEmbedding: sequences.export_positional_embedding,
+    RNN: sequences.export_recurrent,
+    Residual: _residual,
+    Sequential: _chain,
+    TransformerBlock: _chain,
 }
 """Layer type -> exporter. Looked up by exact type: a subclass may compute
 something else, so it needs its own entry."""

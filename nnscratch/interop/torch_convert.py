@@ -35,15 +35,26 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnscratch.core.layer import Layer
+from nnscratch.interop import torch_sequences as sequences
 from nnscratch.interop._optional import require
 from nnscratch.layers.activation import Activation
 from nnscratch.layers.activation_functions import ELU_ALPHA, LEAKY_RELU_SLOPE
+from nnscratch.layers.attention import MultiHeadAttention
 from nnscratch.layers.batchnorm import BatchNorm
 from nnscratch.layers.conv2d import Conv2D
 from nnscratch.layers.dense import Dense
 from nnscratch.layers.dropout import Dropout
+from nnscratch.layers.embedding import Embedding, PositionalEmbedding
 from nnscratch.layers.flatten import Flatten
+from nnscratch.layers.gru import GRU
+from nnscratch.layers.layernorm import LayerNorm
+from nnscratch.layers.lstm import LSTM
+from nnscratch.layers.normalization import Normalization
 from nnscratch.layers.pooling import AvgPool2D, MaxPool2D
+from nnscratch.layers.residual import Residual
+from nnscratch.layers.rnn import RNN
+from nnscratch.layers.sequential import Sequential
+from nnscratch.layers.transformer import TransformerBlock
 from nnscratch.optimizers.optimizer import Optimizer
 
 if TYPE_CHECKING:
@@ -81,7 +92,7 @@ def _array(tensor: Any) -> np.ndarray:
     return tensor.detach().cpu().numpy()
 
 
-def _copy_into(layer: Layer, store: str, values: dict[str, Any]) -> Copy:
+def copy_into(layer: Layer, store: str, values: dict[str, Any]) -> Copy:
     """A :data:`Copy` writing ``values`` into ``layer.<store>[key][...]``."""
 
     def copy() -> None:
@@ -92,7 +103,7 @@ def _copy_into(layer: Layer, store: str, values: dict[str, Any]) -> Copy:
     return copy
 
 
-def _check_setting(module: Any, name: str, value: Any, supported: Any) -> None:
+def check_setting(module: Any, name: str, value: Any, supported: Any) -> None:
     if value != supported:
         raise ValueError(
             f"from_torch: cannot convert {module!r}: expected {name}={supported!r} "
@@ -113,7 +124,7 @@ def _from_linear(module: Any, context: Context) -> tuple[Layer, Copy]:
         "W": lambda: _array(module.weight).T,
         "b": _bias(module, layer.output_size),
     }
-    return layer, _copy_into(layer, "params", weights)
+    return layer, copy_into(layer, "params", weights)
 
 
 def _from_conv2d(module: Any, context: Context) -> tuple[Layer, Copy]:
@@ -122,9 +133,9 @@ def _from_conv2d(module: Any, context: Context) -> tuple[Layer, Copy]:
         ("dilation", (1, 1)),
         ("padding_mode", "zeros"),
     ):
-        _check_setting(module, name, getattr(module, name), supported)
+        check_setting(module, name, getattr(module, name), supported)
     if isinstance(module.padding, str):
-        _check_setting(module, "padding", module.padding, "an int or a pair")
+        check_setting(module, "padding", module.padding, "an int or a pair")
     context.images = True
     layer = Conv2D(
         module.in_channels,
@@ -137,15 +148,15 @@ def _from_conv2d(module: Any, context: Context) -> tuple[Layer, Copy]:
         "W": lambda: _array(module.weight),
         "b": _bias(module, module.out_channels),
     }
-    return layer, _copy_into(layer, "params", weights)
+    return layer, copy_into(layer, "params", weights)
 
 
 def _from_pool(kind: type) -> Callable[[Any, Context], tuple[Layer, Copy]]:
     def convert(module: Any, context: Context) -> tuple[Layer, Copy]:
-        _check_setting(module, "padding", module.padding, 0)
-        _check_setting(module, "ceil_mode", module.ceil_mode, False)
+        check_setting(module, "padding", module.padding, 0)
+        check_setting(module, "ceil_mode", module.ceil_mode, False)
         if kind is MaxPool2D:
-            _check_setting(module, "dilation", module.dilation, 1)
+            check_setting(module, "dilation", module.dilation, 1)
         context.images = True
         stride = module.stride if module.stride else None
         return kind(module.kernel_size, stride=stride), lambda: None
@@ -154,28 +165,28 @@ def _from_pool(kind: type) -> Callable[[Any, Context], tuple[Layer, Copy]]:
 
 
 def _from_batchnorm(module: Any, context: Context) -> tuple[Layer, Copy]:
-    _check_setting(module, "affine", module.affine, True)
-    _check_setting(module, "track_running_stats", module.track_running_stats, True)
+    check_setting(module, "affine", module.affine, True)
+    check_setting(module, "track_running_stats", module.track_running_stats, True)
     if module.momentum is None:
-        _check_setting(module, "momentum", None, "a number (not None)")
+        check_setting(module, "momentum", None, "a number (not None)")
     context.images = type(module).__name__ == "BatchNorm2d"
     layer = BatchNorm(module.num_features, momentum=module.momentum, epsilon=module.eps)
 
     def copy() -> None:
-        _copy_into(layer, "params", {"gamma": _array(module.weight)})()
-        _copy_into(layer, "params", {"beta": _array(module.bias)})()
+        copy_into(layer, "params", {"gamma": _array(module.weight)})()
+        copy_into(layer, "params", {"beta": _array(module.bias)})()
         buffers = {
             "running_mean": _array(module.running_mean),
             "running_var": _array(module.running_var),
         }
-        _copy_into(layer, "buffers", buffers)()
+        copy_into(layer, "buffers", buffers)()
 
     return layer, copy
 
 
 def _from_flatten(module: Any, context: Context) -> tuple[Layer, Copy]:
-    _check_setting(module, "start_dim", module.start_dim, 1)
-    _check_setting(module, "end_dim", module.end_dim, -1)
+    check_setting(module, "start_dim", module.start_dim, 1)
+    check_setting(module, "end_dim", module.end_dim, -1)
     context.images = False
     return Flatten(), lambda: None
 
@@ -188,14 +199,14 @@ def _from_softmax(module: Any, context: Context) -> tuple[Layer, Copy]:
     # nnscratch's softmax runs over the last axis: torch's dim=-1, or dim=1
     # on (N, features) data.
     if module.dim != -1 and not (module.dim == 1 and not context.images):
-        _check_setting(module, "dim", module.dim, -1)
+        check_setting(module, "dim", module.dim, -1)
     return Activation("softmax"), lambda: None
 
 
 def _activation(name: str, **settings: Any) -> Callable[[Any, Context], Any]:
     def convert(module: Any, context: Context) -> tuple[Layer, Copy]:
         for setting, supported in settings.items():
-            _check_setting(module, setting, getattr(module, setting), supported)
+            check_setting(module, setting, getattr(module, setting), supported)
         return Activation(name), lambda: None
 
     return convert
@@ -228,10 +239,11 @@ def torch_to_layer_converters() -> dict[type, Callable[[Any, Context], Any]]:
         # formula differs from that by less than 2.1e-9.
         nn.Softplus: _activation("softplus", beta=1.0, threshold=20.0),
         nn.Identity: _activation("linear"),
+        **sequences.torch_sequence_converters(),
     }
 
 
-def _convert_module(module: Any, label: str, context: Context) -> tuple[Layer, Copy]:
+def convert_module(module: Any, label: str, context: Context) -> tuple[Layer, Copy]:
     converters = torch_to_layer_converters()
     convert = converters.get(type(module))
     if convert is None:
@@ -262,8 +274,14 @@ def from_torch(
     module : torch.nn.Sequential
         Of the modules in :func:`torch_to_layer_converters` (Linear, Conv2d,
         MaxPool2d, AvgPool2d, BatchNorm1d/2d, Flatten, Dropout, ReLU,
-        Sigmoid, Tanh, Softmax, LeakyReLU, ELU, GELU, Softplus, Identity) in
-        the settings nnscratch computes (e.g. ``groups=1``).
+        Sigmoid, Tanh, Softmax, LeakyReLU, ELU, GELU, Softplus, Identity,
+        LayerNorm, Embedding, RNN/LSTM/GRU, nested Sequential, and the
+        wrappers of :mod:`nnscratch.interop.torch_modules`) in the settings
+        nnscratch computes (e.g. ``groups=1``, ``batch_first=True``). A bare
+        ``nn.LSTM`` (RNN, GRU) stands for its output sequence, the first item
+        torch returns (``return_sequences=True``); ``torch_modules.Recurrent``
+        chooses, and ``torch_modules.SelfAttention`` wraps an
+        ``nn.MultiheadAttention`` used as self-attention.
     loss_name : {'mse', 'bce', 'cce'}, optional
         The twin's training loss, which a torch module does not carry. By
         default it follows the last module, as ``build_mlp`` pairs them: a
@@ -298,8 +316,7 @@ def from_torch(
         )
     context = Context()
     converted = [
-        _convert_module(child, f"{index}", context)
-        for index, child in enumerate(module)
+        convert_module(child, f"{index}", context) for index, child in enumerate(module)
     ]
     if loss_name is None:
         last = converted[-1][0] if converted else None
@@ -406,13 +423,26 @@ LAYER_TO_TORCH: dict[type, Callable[[Any, Context], Any]] = {
     Conv2D: _to_conv2d,
     Dense: _to_linear,
     Dropout: lambda layer, context: _torch().nn.Dropout(layer.rate),
+    Embedding: sequences.to_embedding,
     Flatten: _to_flatten,
+    GRU: sequences.to_recurrent,
+    LSTM: sequences.to_recurrent,
+    LayerNorm: sequences.to_layernorm,
     MaxPool2D: _to_pool,
+    MultiHeadAttention: sequences.to_self_attention,
+    Normalization: sequences.to_normalization,
+    PositionalEmbedding: sequences.to_positional,
+    RNN: sequences.to_recurrent,
+    Residual: sequences.to_residual,
+    Sequential: sequences.to_sequential,
+    # Its forward chains its two residual branches: an nn.Sequential of them
+    # (from_torch reads that back as a Sequential of two Residuals).
+    TransformerBlock: sequences.to_sequential,
 }
 """nnscratch layer type -> function returning the torch module, weights copied."""
 
 
-def _convert_layer(layer: Layer, label: str, context: Context) -> Any:
+def convert_layer(layer: Layer, label: str, context: Context) -> Any:
     convert = LAYER_TO_TORCH.get(type(layer))
     if convert is None:
         known = sorted(kind.__name__ for kind in LAYER_TO_TORCH)
@@ -448,7 +478,7 @@ def to_torch(model: NeuralNetwork) -> Any:
     context = Context(dtype=dtype)
     with torch.no_grad():
         modules = [
-            _convert_layer(layer, str(index), context)
+            convert_layer(layer, str(index), context)
             for index, layer in enumerate(model.layers)
         ]
     return torch.nn.Sequential(*modules).eval()
