@@ -117,6 +117,21 @@ def test_histograms_without_gradients(data, tmp_path):
     assert sorted(tags) == ["0_Dense/W", "0_Dense/b", "2_Dense/W", "2_Dense/b"]
 
 
+def test_nested_layers_are_named_by_their_path(data, tmp_path):
+    from nnscratch.layers import Residual, Sequential
+
+    X, y, _, _ = data
+    model = NeuralNetwork(loss_name="bce", optimizer=SGD(0.1), seed=0)
+    model.add(Dense(2, 4))
+    model.add(Residual(Sequential(Dense(4, 4), Activation("tanh"))))
+    model.add(Dense(4, 1))
+    model.add(Activation("sigmoid"))
+    callback = TensorBoard(tmp_path, histogram_freq=1, write_grads=False)
+    model.train(X, y, epochs=1, verbose=0, callbacks=[callback])
+    tags = read(tmp_path, "train").Tags()["histograms"]
+    assert "1.body.0_Dense/W" in tags
+
+
 def test_batch_losses_with_update_freq(data, tmp_path):
     X, y, _, _ = data  # 96 training rows: 3 batches of 32 per epoch
     callback = TensorBoard(tmp_path, update_freq=2)

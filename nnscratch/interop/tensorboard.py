@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from nnscratch.core.layer import Layer
+from nnscratch.core.tree import walk
 from nnscratch.engine.callbacks import Callback
 from nnscratch.interop._optional import require
 
@@ -49,13 +50,7 @@ EXTRA = "tensorboard"
 
 def _named_layers(layers: list[Layer]) -> Iterator[tuple[str, Layer]]:
     """Every layer with a name: its path in the model tree and its type."""
-    try:
-        from nnscratch.core.tree import walk
-    except ImportError:  # before containers: a flat list
-        pairs = ((str(index), layer) for index, layer in enumerate(layers))
-    else:
-        pairs = walk(layers)
-    for path, layer in pairs:
+    for path, layer in walk(layers):
         yield f"{path}_{type(layer).__name__}", layer
 
 
