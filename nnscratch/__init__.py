@@ -5,14 +5,17 @@ Examples
 >>> from nnscratch import NeuralNetwork, Dense, Activation, Dropout, Adam, SGD
 """
 
+from typing import Any
+
 from nnscratch.core.layer import Layer
 from nnscratch.engine.callbacks import (
     Callback,
+    CSVLogger,
     EarlyStopping,
     LearningRateScheduler,
+    ModelCheckpoint,
     ReduceLROnPlateau,
 )
-from nnscratch.engine.checkpoint import CSVLogger, ModelCheckpoint
 from nnscratch.engine.gradient_check import check_gradients
 from nnscratch.engine.model import NeuralNetwork
 from nnscratch.layers import (
@@ -24,6 +27,9 @@ from nnscratch.layers import (
     Dropout,
     Flatten,
     MaxPool2D,
+    Normalization,
+    Residual,
+    Sequential,
 )
 from nnscratch.losses.losses import BCE, CCE, MSE
 from nnscratch.optimizers import (
@@ -48,9 +54,18 @@ from nnscratch.utils.data import (
     one_hot,
 )
 from nnscratch.utils.metrics import accuracy, confusion_matrix
-from nnscratch.utils.visualization import plot_layer_stats
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # Plots need matplotlib, which `import nnscratch` does not load.
+    if name == "plot_layer_stats":
+        from nnscratch.utils.visualization import plot_layer_stats
+
+        return plot_layer_stats
+    raise AttributeError(f"module 'nnscratch' has no attribute {name!r}")
+
 
 __all__ = [
     "Activation",
@@ -75,11 +90,15 @@ __all__ = [
     "MSE",
     "MaxPool2D",
     "ModelCheckpoint",
+    "MonitorCallback",
     "NeuralNetwork",
+    "Normalization",
     "Optimizer",
     "RMSprop",
     "ReduceLROnPlateau",
+    "Residual",
     "SGD",
+    "Sequential",
     "StepDecay",
     "accuracy",
     "check_gradients",

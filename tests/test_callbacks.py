@@ -19,7 +19,7 @@ from nnscratch import (
     LearningRateScheduler,
     NeuralNetwork,
 )
-from nnscratch.engine.checkpoint import CSVLogger, ModelCheckpoint
+from nnscratch.engine.callbacks import CSVLogger, ModelCheckpoint
 from nnscratch.utils.data import get_toy_data
 
 

@@ -201,7 +201,9 @@ def test_early_stopping_counts_patience_hand_worked():
     assert stopper.model.stop_training and stopper.stopped_epoch == 3
     assert stopper.best == 0.9 and stopper.best_epoch == 1
     strict = EarlyStopping(patience=5, min_delta=0.2)
-    assert strict.improved(1.0) and not strict.improved(0.9)
+    assert strict.is_improvement(1.0)
+    strict.best = 1.0
+    assert not strict.is_improvement(0.9) and strict.best == 1.0  # checks only
 
 
 def test_train_continues_from_current_weights(circles):

@@ -16,6 +16,10 @@ import numpy as np
 T = TypeVar("T")
 
 
+DTYPES = ("float32", "float64")
+"""The dtypes a model computes in."""
+
+
 def check_positive_int(name: str, value: object) -> int:
     """Return ``value`` if it is an integer >= 1, else raise ``ValueError``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:

@@ -12,7 +12,8 @@ class WeightedLayer(Layer):
     """Base of layers with a weight array ``W`` and a bias vector ``b``.
 
     Subclasses (Dense, Conv2D) set ``initialization`` and ``l2_lambda`` and
-    call :meth:`init_params` from ``build``. The L2 penalty is
+    say what their weights look like in :meth:`weight_layout`; this base
+    allocates them in ``create_state``. The L2 penalty is
     ``l2_lambda * sum(W**2)``; its gradient ``2 * l2_lambda * W`` is added to
     ``dW`` by :meth:`penalised`. Biases are not penalised.
     """
@@ -20,23 +21,28 @@ class WeightedLayer(Layer):
     initialization: str
     l2_lambda: float
 
-    def init_params(
-        self,
-        weight_shape: tuple[int, ...],
-        bias_size: int,
-        fan_in: int,
-        fan_out: int,
-        rng: np.random.Generator,
-        dtype: np.dtype,
-    ) -> None:
-        """Draw ``W`` with the layer's scheme; ``b`` of ``bias_size`` starts at 0."""
+    def weight_layout(self) -> tuple[tuple[int, ...], int, int]:
+        """``(shape of W, fan_in, fan_out)``; ``b`` has ``shape[...]`` outputs."""
+        raise NotImplementedError
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        shape, _, _ = self.weight_layout()
+        return {"W": shape, "b": (self.bias_size,)}
+
+    @property
+    def bias_size(self) -> int:
+        """One bias per output unit (Dense) or filter (Conv2D)."""
+        raise NotImplementedError
+
+    def create_state(self, rng: np.random.Generator, dtype: np.dtype) -> None:
+        """Draw ``W`` with the layer's scheme; ``b`` starts at 0."""
+        shape, fan_in, fan_out = self.weight_layout()
         self.params = {
             "W": initial_weights(
-                self.initialization, weight_shape, fan_in, fan_out, rng, dtype
+                self.initialization, shape, fan_in, fan_out, rng, dtype
             ),
-            "b": np.zeros(bias_size, dtype=dtype),
+            "b": np.zeros(self.bias_size, dtype=dtype),
         }
-        self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
 
     def penalised(self, dW: np.ndarray) -> np.ndarray:
         """``dW + 2 * l2_lambda * W``, in place."""

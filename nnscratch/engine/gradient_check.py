@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nnscratch.core.tree import walk
 from nnscratch.core.validation import check_positive_int
+from nnscratch.engine.data import model_data
 
 if TYPE_CHECKING:
     from nnscratch.engine.model import NeuralNetwork
@@ -83,7 +85,8 @@ def check_gradients(
     Returns
     -------
     dict of str to float
-        ``'{layer index}:{LayerType}.{param}'`` -> relative error. Below about
+        ``'{layer path}:{LayerType}.{param}'`` -> relative error (the path
+        of a nested layer is e.g. ``'1.body.0'``). Below about
         1e-6 the backward pass is right; above 1e-3 it is almost surely wrong.
 
     Notes
@@ -112,10 +115,10 @@ def check_gradients(
     max_entries = check_positive_int("max_entries", max_entries)
     checked = copy.deepcopy(model)
     checked.dtype = np.dtype("float64")
-    for layer in checked.layers:
+    for _, layer in walk(checked.layers):
         layer.to_dtype(checked.dtype)
-    data = checked._data("X", X, "y", y)
-    X64, y64 = data.X.astype(np.float64), data.y
+    data = model_data(checked, "X", X, "y", y)
+    X64, y64 = checked.cast(data.X), data.y
     checked.compute_gradients(X64, y64, training=False)
 
     def loss() -> float:
@@ -124,13 +127,13 @@ def check_gradients(
 
     rng = np.random.default_rng(seed)
     errors = {}
-    for index, layer in enumerate(checked.layers):
+    for path, layer in walk(checked.layers):
         for name, param in layer.params.items():
             entries = np.arange(param.size)
             if param.size > max_entries:
                 entries = rng.choice(param.size, max_entries, replace=False)
             numeric = numerical_gradient(loss, param, epsilon, entries)
             analytic = layer.grads[name].reshape(-1)[entries]
-            key = f"{index}:{type(layer).__name__}.{name}"
+            key = f"{path}:{type(layer).__name__}.{name}"
             errors[key] = relative_error(analytic, numeric)
     return errors

@@ -1,4 +1,12 @@
-"""NeuralNetwork: layers, a loss and an optimizer, and the loop that trains them."""
+"""NeuralNetwork: layers, a loss and an optimizer, and what they do together.
+
+The model runs its layers forward and backward, takes optimizer steps, and
+predicts; the training loop is in :mod:`nnscratch.engine.training`, data
+checks in :mod:`nnscratch.engine.data`, and files in :mod:`nnscratch.saving`,
+which talks to a model only through :meth:`NeuralNetwork.get_config`,
+:meth:`~NeuralNetwork.from_config`, :meth:`~NeuralNetwork.state_dict` and
+:meth:`~NeuralNetwork.load_state_dict`.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +15,28 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch.core.layer import Layer
-from nnscratch.core.validation import (
-    check_choice,
-    check_float_array,
-    check_positive_int,
-)
-from nnscratch.engine.batches import (
-    ArrayData,
-    StreamData,
-    check_finite_in_chunks,
+from nnscratch.core import tree
+from nnscratch.core.layer import Layer, backward_into_input
+from nnscratch.core.registry import layer_config, layer_from_config
+from nnscratch.core.validation import DTYPES, check_choice, check_positive_int
+from nnscratch.engine.data import (
+    check_inputs,
     is_batch_source,
     iterate_source,
+    output_shape,
 )
-from nnscratch.engine.callbacks import Callback, EarlyStopping
-from nnscratch.engine.tracking import LayerStatsTracker
-from nnscratch.engine.training import TrainingDivergedError, TrainingRun
+from nnscratch.engine.data import model_data as _model_data
+from nnscratch.engine.training import TrainingDivergedError, fit
 from nnscratch.layers.activation import Activation
 from nnscratch.losses.losses import get_loss
 from nnscratch.optimizers.adam import Adam
-from nnscratch.optimizers.optimizer import Optimizer
+from nnscratch.optimizers.optimizer import OPTIMIZER_TYPES, Optimizer
+from nnscratch.saving import model_file
 from nnscratch.utils.metrics import accuracy
-
-DTYPES = {"float32", "float64"}
 
 
 class NeuralNetwork:
-    """A sequential network: layers in the order added, trained by mini-batches.
+    """A network of layers in the order added, trained by mini-batches.
 
     Parameters
     ----------
@@ -73,8 +76,7 @@ class NeuralNetwork:
     ) -> None:
         self.loss = get_loss(loss_name)
         self.loss_name = loss_name
-        if optimizer is None:
-            optimizer = Adam()
+        optimizer = Adam() if optimizer is None else optimizer
         if not isinstance(optimizer, Optimizer):
             raise ValueError(
                 "optimizer: expected an Optimizer such as Adam() or SGD(). "
@@ -96,64 +98,130 @@ class NeuralNetwork:
         # the model so that a run can resume exactly.
         self.history: dict[str, list[float]] = {}
         self.epochs_done = 0
-        self.callbacks: list[Callback] = []
+        self.callbacks: list = []
         self.early_stopping_states: list[dict] = []
-        self.tracker: LayerStatsTracker | None = None
+        self.tracker: Any = None
 
     # ----------------------------------------------------------------- building
     def add(self, layer: Layer) -> None:
-        """Append ``layer``; its starting weights are drawn from the model's seed.
+        """Append ``layer`` (any Layer, containers included) and build it.
 
-        Weights written into ``layer.params`` after ``add`` are kept: ``train``
-        never re-initialises.
+        A layer not yet built draws its starting weights from the model's
+        seed; weights written into ``layer.params`` after ``add`` are kept:
+        ``train`` never re-initialises.
         """
         if not isinstance(layer, Layer):
             raise ValueError(
                 f"add: expected a Layer (e.g. Dense, Activation). Received: {layer!r}"
             )
         layer.build(self.rng, self.dtype)
-        # The first layer's input is the data: no gradient is needed for it.
-        layer.input_gradient_needed = bool(self.layers)
         self.layers.append(layer)
 
     def summary(
-        self,
-        input_shape: tuple[int, ...] | None = None,
-        print_fn: Any = print,
+        self, input_shape: tuple[int, ...] | None = None, print_fn: Any = print
     ) -> None:
-        """Print a table of the layers, their output shapes and parameter counts.
-
-        ``input_shape`` (without the batch axis) is needed when the first layer
-        does not imply it (e.g. a Conv2D). ``print_fn`` receives the table as
-        one string, as in Keras.
-        """
+        """Print a table of the layers (nested ones indented), their output
+        shapes and parameter counts. ``input_shape`` (without the batch axis)
+        is needed when the first layer does not imply it (e.g. a Conv2D).
+        ``print_fn`` receives the table as one string, as in Keras."""
         from nnscratch.engine.summary import summary
 
         print_fn(summary(self, input_shape))
 
+    @property
+    def input_dtype(self) -> np.dtype | None:
+        """The dtype inputs are cast to; None when the first layer reads ids."""
+        first = next((layer for _, layer in tree.leaves(self.layers)), None)
+        return None if first is not None and not first.float_input else self.dtype
+
+    def cast(self, x: np.ndarray) -> np.ndarray:
+        """``x`` in the input dtype (ids pass as they are)."""
+        dtype = self.input_dtype
+        return np.asarray(x) if dtype is None else np.asarray(x, dtype=dtype)
+
+    # ------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Every param and buffer by its path (``'2.body.0.W'``); the arrays
+        themselves, as ``torch.nn.Module.state_dict`` (copy to keep them)."""
+        return tree.state_arrays(self.layers)
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy arrays named as by :meth:`state_dict` into the model, in place.
+
+        Every name must be there, with its shape and finite values; nothing is
+        changed unless all are.
+        """
+        targets = self.state_dict()
+        if set(state) != set(targets):
+            missing = sorted(set(targets) - set(state))
+            extra = sorted(set(state) - set(targets))
+            raise ValueError(
+                "load_state_dict: expected the arrays of this architecture. "
+                f"Missing: {missing[:10]}; unexpected: {extra[:10]}"
+            )
+        for name, target in targets.items():
+            source = np.asarray(state[name])
+            if source.shape != target.shape:
+                raise ValueError(
+                    f"load_state_dict: {name}: expected shape {target.shape}. "
+                    f"Received {source.shape}"
+                )
+            if not np.isfinite(source).all():
+                raise ValueError(
+                    f"load_state_dict: {name}: expected finite values. "
+                    "Received NaN or infinity"
+                )
+        for name, target in targets.items():
+            target[...] = state[name]
+
     def get_weights(self) -> list[np.ndarray]:
-        """Copies of every layer's params and buffers, in layer order."""
-        return [array.copy() for array in self._state_arrays()]
+        """Copies of every param and buffer, in :meth:`state_dict` order."""
+        return [array.copy() for array in self.state_dict().values()]
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
-        """Copy ``weights`` (as from :meth:`get_weights`) into the layers in place."""
-        arrays = self._state_arrays()
-        shapes = [a.shape for a in arrays]
-        if len(weights) != len(arrays) or [np.shape(w) for w in weights] != shapes:
+        """Copy ``weights`` (as from :meth:`get_weights`) into the model in place."""
+        names = list(self.state_dict())
+        if len(weights) != len(names):
             raise ValueError(
-                f"set_weights: expected arrays of shapes {shapes}. "
-                f"Received {[np.shape(w) for w in weights]}"
+                f"set_weights: expected {len(names)} arrays. Received {len(weights)}"
             )
-        for target, source in zip(arrays, weights, strict=True):
-            target[...] = source
+        self.load_state_dict(dict(zip(names, weights, strict=True)))
 
-    def _state_arrays(self) -> list[np.ndarray]:
-        return [
-            array
-            for layer in self.layers
-            for store in (layer.params, layer.buffers)
-            for array in store.values()
-        ]
+    def params_and_grads(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Every trainable array and its gradient: the optimizer's view."""
+        return tree.params_and_grads(self.layers)
+
+    def get_config(self) -> dict[str, Any]:
+        """Everything but the arrays, as JSON-friendly data."""
+        return {
+            "loss_name": self.loss_name,
+            "dtype": self.dtype.name,
+            "seed": self.seed,
+            "optimizer": {
+                "type": type(self.optimizer).__name__,
+                "config": self.optimizer.get_config(),
+            },
+            "layers": [layer_config(layer) for layer in self.layers],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> NeuralNetwork:
+        """A new model as :meth:`get_config` describes it (fresh weights)."""
+        entry = config["optimizer"]
+        optimizer_type = OPTIMIZER_TYPES.get(entry["type"])
+        if optimizer_type is None:
+            raise ValueError(
+                f"unknown optimizer type {entry['type']!r}; known: "
+                f"{sorted(OPTIMIZER_TYPES)}"
+            )
+        try:
+            optimizer = optimizer_type(**entry["config"])
+        except TypeError as error:
+            raise ValueError(f"bad arguments for {entry['type']}: {error}") from None
+        model = cls(config["loss_name"], optimizer, config["seed"], config["dtype"])
+        for layer_entry in config["layers"]:
+            model.add(layer_from_config(layer_entry))
+        return model
 
     # ------------------------------------------------------------------ forward
     def forward(
@@ -161,7 +229,7 @@ class NeuralNetwork:
     ) -> np.ndarray:
         """Run ``x`` through every layer (or the given ``layers``) in order.
 
-        ``x`` must already be in ``self.dtype``. While a tracker is attached
+        ``x`` must already be in the input dtype. While a tracker is attached
         (``train(track=True)``) it sees each training output.
         """
         for layer in self.layers if layers is None else layers:
@@ -204,18 +272,18 @@ class NeuralNetwork:
         return data_loss, output, grad
 
     def regularization_loss(self) -> float:
-        """Sum of every layer's penalty term."""
-        return float(sum(layer.regularization_loss() for layer in self.layers))
+        """Sum of every layer's penalty term, nested layers included."""
+        return tree.regularization_loss(self.layers)
 
-    # ----------------------------------------------------------------- training
+    # ----------------------------------------------------------------- backward
     def compute_gradients(
         self, x: np.ndarray, y: np.ndarray, training: bool = False
     ) -> tuple[float, np.ndarray]:
-        """Forward and backward on a batch; fills every ``layer.grads``.
+        """Forward and backward on a batch; fills every layer's ``grads``.
 
         Parameters
         ----------
-        x : ndarray of shape (N, ...), in ``self.dtype``
+        x : ndarray of shape (N, ...), in the input dtype
         y : ndarray
             Targets as the loss takes them (see ``Loss.check_targets``).
         training : bool, default False
@@ -228,14 +296,51 @@ class NeuralNetwork:
         output : ndarray
             The network output for ``x``.
         """
+        loss, output, _ = self._backpropagate(x, y, training, input_gradient=False)
+        return loss, output
+
+    def _backpropagate(
+        self, x: np.ndarray, y: np.ndarray, training: bool, input_gradient: bool
+    ) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """Loss, output and (if ``input_gradient``; the first layer may skip
+        it otherwise) ``dL/dx``, with every layer's ``grads`` filled."""
         data_loss, output, grad = self._loss_and_output(x, y, training, backward=True)
         loss = data_loss + self.regularization_loss()
         if not np.isfinite(loss):
             raise TrainingDivergedError(f"the loss is {loss}")
-        backprop_layers = self.layers[:-1] if self._fused_output else self.layers
-        for layer in reversed(backprop_layers):
+        layers = self.layers[:-1] if self._fused_output else self.layers
+        for layer in reversed(layers[1:]):
             grad = layer.backward(grad)
-        return loss, output
+        if layers:
+            grad = backward_into_input(layers[0], grad, input_gradient)
+        return loss, output, grad if input_gradient else None
+
+    def input_gradients(self, X: Any, y: Any) -> np.ndarray:
+        """``dLoss/dX`` for a batch, in inference mode; weights are untouched.
+
+        The gradient of the loss with respect to every input value: a
+        saliency map for an image, the direction an adversarial example moves.
+
+        Parameters
+        ----------
+        X : ndarray of shape (N, ...)
+        y : ndarray
+            Targets as :meth:`train` takes them.
+
+        Returns
+        -------
+        ndarray of the shape of ``X``, in the model's dtype
+        """
+        data = _model_data(self, "X", X, "y", y)
+        if self.input_dtype is None:
+            raise ValueError(
+                "input_gradients: the first layer reads integer ids, which have "
+                "no gradient"
+            )
+        x, y_checked = self.cast(data.X), data.y
+        with np.errstate(over="ignore", invalid="ignore"):
+            _, _, dx = self._backpropagate(x, y_checked, False, input_gradient=True)
+        return dx
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """One optimizer step on a batch; returns (loss incl. penalty, output).
@@ -245,178 +350,28 @@ class NeuralNetwork:
         """
         # A training forward updates buffers (BatchNorm's running statistics);
         # a diverging step must not leave its statistics behind.
-        buffers = [b for layer in self.layers for b in layer.buffers.values()]
-        saved_buffers = [b.copy() for b in buffers]
+        buffers = [array for _, array in tree.named_arrays(self.layers, "buffers")]
+        saved = [buffer.copy() for buffer in buffers]
         try:
             loss, output = self.compute_gradients(x, y, training=True)
-            params, grads = self._params_and_grads()
+            params, grads = self.params_and_grads()
             if not all(np.isfinite(g).all() for g in grads):
                 raise TrainingDivergedError("a gradient is not finite")
         except TrainingDivergedError:
-            for buffer, saved in zip(buffers, saved_buffers, strict=True):
-                buffer[...] = saved
+            for buffer, before in zip(buffers, saved, strict=True):
+                buffer[...] = before
             raise
         self.optimizer.step(params, grads)
         return loss, output
 
-    def _params_and_grads(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Every trainable array and its gradient, in layer order."""
-        params, grads = [], []
-        for layer in self.layers:
-            for key, param in layer.params.items():
-                params.append(param)
-                grads.append(layer.grads[key])
-        return params, grads
-
-    def train(
-        self,
-        X: Any,
-        y: Any = None,
-        epochs: int = 100,
-        batch_size: int = 32,
-        X_val: Any = None,
-        y_val: Any = None,
-        early_stopping_patience: int | None = None,
-        verbose: int = 1,
-        callbacks: list[Callback] | None = None,
-        resume_from: str | os.PathLike | None = None,
-        track: bool = False,
-    ) -> dict[str, list[float]]:
+    def train(self, X: Any, y: Any = None, **options: Any) -> dict[str, list[float]]:
         """Train on shuffled mini-batches; return the per-epoch history.
 
-        Parameters
-        ----------
-        X : ndarray of shape (N, ...), or an iterable of batches
-            Inputs, the batch on the first axis. A memory-mapped array is read
-            one batch at a time. Instead of arrays, ``X`` may be an iterable of
-            ``(x_batch, y_batch)`` pairs (iterated anew every epoch) or a
-            function returning one; then ``y`` is None.
-        y : ndarray
-            Targets in a form the loss takes (see ``nnscratch.losses``).
-        epochs : int, default 100
-            Epochs in total; a run resumed from a file trains the rest.
-        batch_size : int, default 32
-            The last batch of an epoch may be smaller.
-        X_val, y_val : ndarray or iterable of batches, optional
-            Validation data, scored after every epoch (``val_loss``, ...).
-        early_stopping_patience : int, optional
-            Stop after this many epochs without a strictly lower ``val_loss``
-            and end with the best weights (needs validation data).
-        verbose : int, default 1
-            0 trains silently, 1 shows a progress bar per epoch, 2 prints one
-            line per epoch.
-        callbacks : list of Callback, optional
-            Hooks run during training, e.g. ``EarlyStopping``.
-        resume_from : path-like, optional
-            A file written by :meth:`save` during an earlier run of this same
-            network: its weights, optimizer state, random state, history and
-            early-stopping state are loaded, and training continues up to
-            ``epochs`` in total, exactly as if it had never stopped.
-        track : bool, default False
-            Also record, per layer and epoch, the mean and standard deviation
-            of its outputs, the norm of its weight gradients and the
-            update-to-weight ratio (see ``nnscratch.engine.tracking``).
-
-        Returns
-        -------
-        dict of str to list of float
-            ``loss`` (including penalties) and, unless the loss is ``'mse'``,
-            ``accuracy``; with validation data ``val_loss`` and
-            ``val_accuracy``. One entry per epoch of this call, or of the whole
-            run when resuming.
-
-        Notes
-        -----
-        Ctrl-C stops training after the current batch and returns the history
-        so far (with early stopping, the best weights are restored).
+        See :func:`nnscratch.engine.training.fit` for every option: ``epochs``,
+        ``batch_size``, ``X_val``/``y_val``, ``early_stopping_patience``,
+        ``verbose``, ``callbacks``, ``resume_from`` and ``track``.
         """
-        data = self._data("X", X, "y", y)
-        val_data = None
-        if X_val is not None or y_val is not None:
-            val_data = self._data("X_val", X_val, "y_val", y_val)
-        epochs = check_positive_int("epochs", epochs)
-        batch_size = check_positive_int("batch_size", batch_size)
-        if isinstance(verbose, bool) or not isinstance(verbose, int) or verbose < 0:
-            raise ValueError(f"verbose: expected 0, 1 or 2. Received: {verbose!r}")
-        self._check_last_batch(data, batch_size)
-        callbacks = _with_early_stopping(
-            callbacks, early_stopping_patience, val_data is not None
-        )
-        first_epoch = self._begin_run(callbacks, resume_from)
-        for name, source in (("X", data), ("X_val", val_data)):
-            _check_reusable(name, source, epochs - first_epoch)
-        run = TrainingRun(self, data, val_data, epochs, batch_size, verbose, callbacks)
-        self.tracker = LayerStatsTracker(self) if track else None
-        try:
-            history = run.run(first_epoch)
-        finally:
-            self.tracker = None
-        return self.history if resume_from is not None else history
-
-    def _begin_run(
-        self, callbacks: list[Callback], resume_from: str | os.PathLike | None
-    ) -> int:
-        """Start (or resume) a run and its callbacks; return the first epoch."""
-        first_epoch, stopper_states = 0, []
-        if resume_from is not None:
-            first_epoch, stopper_states = self._resume(resume_from)
-        else:
-            self.history, self.epochs_done = {}, 0
-        self.stop_training = False
-        self.callbacks = callbacks
-        for callback in callbacks:
-            callback.model = self
-            callback.on_train_begin()
-        stoppers = [c for c in callbacks if isinstance(c, EarlyStopping)]
-        for stopper, state in zip(stoppers, stopper_states, strict=False):
-            stopper.set_state(state)  # after on_train_begin, which resets
-        return first_epoch
-
-    def _resume(self, path: str | os.PathLike) -> tuple[int, list[dict]]:
-        """Load a saved run into this model; return (epochs done, stopper states)."""
-        from nnscratch.engine.serialization import load_model, model_config
-
-        saved = load_model(path)
-        mine, theirs = model_config(self), model_config(saved)
-        for key in ("loss_name", "layers"):
-            if mine[key] != theirs[key]:
-                raise ValueError(
-                    f"resume_from: expected a file saved from this network "
-                    f"({key} {mine[key]!r}). Received {theirs[key]!r}"
-                )
-        if type(saved.optimizer) is not type(self.optimizer):
-            raise ValueError(
-                f"resume_from: expected a {type(self.optimizer).__name__} run. "
-                f"Received a {type(saved.optimizer).__name__} run"
-            )
-        if saved.epochs_done == 0:
-            raise ValueError(
-                "resume_from: expected a file saved after training. Received "
-                "one with no training state"
-            )
-        self.set_weights(saved.get_weights())
-        self.optimizer.__dict__.update(saved.optimizer.__dict__)
-        self.rng.bit_generator.state = saved.rng.bit_generator.state
-        self.history, self.epochs_done = saved.history, saved.epochs_done
-        return saved.epochs_done, saved.early_stopping_states
-
-    def _check_last_batch(self, data: Any, batch_size: int) -> None:
-        """Refuse a split whose last batch is too small for a layer (BatchNorm)."""
-        needed = max(getattr(layer, "min_batch_size", 1) for layer in self.layers)
-        if isinstance(data, ArrayData) and needed > 1:
-            remainder = data.n_samples % batch_size or batch_size
-            if remainder < needed:
-                layer = next(
-                    layer
-                    for layer in self.layers
-                    if getattr(layer, "min_batch_size", 1) == needed
-                )
-                raise ValueError(
-                    f"batch_size: {type(layer).__name__} needs at least {needed} "
-                    f"samples per training batch. Received batch_size={batch_size}, "
-                    f"which leaves a last batch of {remainder} of "
-                    f"{data.n_samples} samples"
-                )
+        return fit(self, X, y, **options)
 
     # --------------------------------------------------------------- inference
     @property
@@ -446,16 +401,15 @@ class NeuralNetwork:
                 for item in iterate_source("X", X)
             )
         else:
-            X = check_float_array("X", X, min_ndim=2, check_finite=False)
-            self._check_output_shape(X)
+            X = check_inputs(self, "X", X, finite="later")
+            output_shape(self, X)
             batches = (X[i : i + batch_size] for i in range(0, len(X), batch_size))
         outputs = []
         for x_batch in batches:
             # Checked batch by batch, while the batch is in cache: nothing is
             # trained here, so a NaN found halfway changes nothing, and a
             # separate pass over a large X first would cost ~5% of predict.
-            x_batch = check_float_array("X", x_batch, min_ndim=2)
-            outputs.append(self.forward(np.asarray(x_batch, dtype=self.dtype)))
+            outputs.append(self.forward(check_inputs(self, "X", x_batch, "now")))
         if not outputs:
             raise ValueError("X: expected at least one batch. Received none")
         return np.concatenate(outputs)
@@ -467,7 +421,7 @@ class NeuralNetwork:
         :meth:`train`.
         """
         batch_size = check_positive_int("batch_size", batch_size)
-        return self.score(self._data("X", X, "y", y), batch_size)
+        return self.score(_model_data(self, "X", X, "y", y), batch_size)
 
     def score(self, data: Any, batch_size: int = 256) -> dict[str, float]:
         """Sample-weighted mean loss (and accuracy) over checked data, in order."""
@@ -485,66 +439,13 @@ class NeuralNetwork:
             scores["accuracy"] = correct / samples
         return scores
 
-    # ---------------------------------------------------------------- checking
-    def _check_output_shape(self, X: np.ndarray) -> tuple[int, ...]:
-        """Run one sample through the network: layers reject a wrong shape."""
-        if not self.layers:
-            raise ValueError("the model has no layers: expected add() before use")
-        return self.forward(np.asarray(X[:1], dtype=self.dtype)).shape
-
-    def _data(self, x_name: str, X: Any, y_name: str, y: Any) -> Any:
-        """Wrap training or evaluation data, checked: arrays now, streams per batch."""
-        if is_batch_source(X):
-            if y is not None:
-                raise ValueError(
-                    f"{y_name}: expected None when {x_name} yields (x, y) batches. "
-                    f"Received {type(y).__name__}"
-                )
-            return StreamData(
-                x_name,
-                X,
-                lambda xb, yb: self._check_arrays(x_name, xb, y_name, yb, False),
-            )
-        return ArrayData(
-            *self._check_arrays(x_name, X, y_name, y, True), dtype=self.dtype
-        )
-
-    def _check_arrays(
-        self, x_name: str, X: Any, y_name: str, y: Any, scan_all: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Validate inputs and targets; return the targets as the loss takes them.
-
-        With ``scan_all`` a large (memory-mapped) ``X`` is scanned for NaN in
-        blocks; otherwise ``X`` is one batch, converted to the model's dtype.
-        """
-        if X is None or y is None:
-            raise ValueError(
-                f"{x_name}, {y_name}: expected both arrays. Received "
-                f"{x_name}={'None' if X is None else 'array'}, "
-                f"{y_name}={'None' if y is None else 'array'}"
-            )
-        if scan_all:
-            X = check_float_array(x_name, X, min_ndim=2, check_finite=False)
-            check_finite_in_chunks(x_name, X)
-        else:
-            X = np.asarray(check_float_array(x_name, X, min_ndim=2), dtype=self.dtype)
-        y = check_float_array(y_name, y, min_ndim=1)
-        if len(X) != len(y):
-            raise ValueError(
-                f"{y_name}: expected {len(X)} targets, one per row of {x_name}. "
-                f"Received {len(y)}"
-            )
-        return X, self.loss.check_targets(y, self._check_output_shape(X), self.dtype)
-
     # ------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
         """Write architecture and weights to one ``.npz`` file, atomically.
 
-        No pickle is used; see :meth:`load`.
+        No pickle is used; see :mod:`nnscratch.saving`.
         """
-        from nnscratch.engine.serialization import save_model
-
-        save_model(self, path)
+        model_file.save_model(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> NeuralNetwork:
@@ -554,9 +455,7 @@ class NeuralNetwork:
         truncated, corrupt, pickled, or with missing, extra or mis-shaped
         arrays.
         """
-        from nnscratch.engine.serialization import load_model
-
-        return load_model(path)
+        return model_file.load_model(path, cls)
 
     def __repr__(self) -> str:
         layers = ", ".join(repr(layer) for layer in self.layers)
@@ -564,32 +463,3 @@ class NeuralNetwork:
             f"NeuralNetwork(loss_name={self.loss_name!r}, "
             f"optimizer={self.optimizer!r}, layers=[{layers}])"
         )
-
-
-def _check_reusable(name: str, data: Any, epochs: int) -> None:
-    """A generator object can be read once: refuse it for several epochs."""
-    if not isinstance(data, StreamData) or epochs <= 1 or callable(data.source):
-        return
-    if iter(data.source) is data.source:
-        raise ValueError(
-            f"{name}: expected an iterable that can be read once per epoch for "
-            f"{epochs} epochs. Received a one-pass {type(data.source).__name__}; "
-            "pass a function that returns a new generator, or a list"
-        )
-
-
-def _with_early_stopping(
-    callbacks: list[Callback] | None, patience: int | None, has_val: bool
-) -> list[Callback]:
-    """The callbacks, with ``early_stopping_patience``'s EarlyStopping first."""
-    callbacks = list(callbacks or [])
-    if patience is None:
-        return callbacks
-    if not has_val:
-        raise ValueError(
-            "early_stopping_patience: expected validation data (X_val, y_val) "
-            "to watch val_loss. Received none"
-        )
-    # First, so that callbacks after it (a checkpoint) see its updated state.
-    stopper = EarlyStopping(patience=patience, restore_best_weights=True)
-    return [stopper, *callbacks]

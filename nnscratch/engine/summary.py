@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nnscratch.core.layer import Layer
+from nnscratch.core.tree import walk
 
 if TYPE_CHECKING:
     from nnscratch.engine.model import NeuralNetwork
@@ -27,6 +28,9 @@ def describe_layer(layer: Layer) -> str:
     >>> describe_layer(Dense(784, 128, l2_lambda=0.01))
     'Dense(784, 128, l2_lambda=0.01)'
     """
+    if layer.children():
+        # A container is described by the rows of its children below it.
+        return f"{type(layer).__name__}({len(layer.children())} layers)"
     config = layer.get_config()
     try:
         parameters = inspect.signature(type(layer).__init__).parameters
@@ -43,8 +47,15 @@ def describe_layer(layer: Layer) -> str:
     return text if len(text) <= NAME_WIDTH else text[: NAME_WIDTH - 4] + "...)"
 
 
-def _count(arrays: dict[str, np.ndarray]) -> int:
-    return int(sum(np.size(array) for array in arrays.values()))
+def _count(layer: Layer, store: str) -> int:
+    """Values in one store of ``layer`` and every layer inside it."""
+    return int(
+        sum(
+            np.size(array)
+            for _, inner in walk([layer])
+            for array in getattr(inner, store).values()
+        )
+    )
 
 
 def _input_shape(model: NeuralNetwork) -> tuple[int, ...] | None:
@@ -88,9 +99,11 @@ def summary(model: NeuralNetwork, input_shape: tuple[int, ...] | None = None) ->
     Returns
     -------
     str
-        One row per layer: its type and defining arguments, output shape
-        (``None`` is the batch axis) and parameter count (trainable params
-        plus buffers such as running statistics), then the totals.
+        One row per layer, nested layers indented under their container:
+        its type and defining arguments, output shape (``None`` is the batch
+        axis; top-level layers) and parameter count (trainable params plus
+        buffers such as running statistics, a container's for all inside
+        it), then the totals.
 
     Notes
     -----
@@ -132,13 +145,15 @@ def summary(model: NeuralNetwork, input_shape: tuple[int, ...] | None = None) ->
         shapes = [str(shape) for shape in _output_shapes(model, input_shape)]
     else:
         shapes = ["?"] * len(model.layers)
+    top_level_shapes = dict(zip(map(str, range(len(shapes))), shapes, strict=True))
     rows = [
         (
-            describe_layer(layer),
-            shape,
-            _count(layer.params) + _count(layer.buffers),
+            # Nested layers are indented under their container.
+            "  " * path.count(".") + describe_layer(layer),
+            top_level_shapes.get(path, ""),
+            _count(layer, "params") + _count(layer, "buffers"),
         )
-        for layer, shape in zip(model.layers, shapes, strict=True)
+        for path, layer in walk(model.layers)
     ]
     shape_width = max(12, *(len(shape) for shape in shapes)) + 2
     width = NAME_WIDTH + 1 + shape_width + 12
@@ -152,8 +167,8 @@ def summary(model: NeuralNetwork, input_shape: tuple[int, ...] | None = None) ->
     ]
     for name, shape, count in rows:
         lines.append(f"{name:<{NAME_WIDTH}} {shape:<{shape_width}}{count:>12,}")
-    trainable = sum(_count(layer.params) for layer in model.layers)
-    buffers = sum(_count(layer.buffers) for layer in model.layers)
+    trainable = sum(_count(layer, "params") for layer in model.layers)
+    buffers = sum(_count(layer, "buffers") for layer in model.layers)
     lines += [
         "=" * width,
         f"Total params: {trainable + buffers:,}",

@@ -1,12 +1,13 @@
 """Looking inside training: per-layer statistics, epoch by epoch.
 
-``train(..., track=True)`` adds to the history, for layer ``i`` of type
-``Name`` (keys ``'{i}:{Name}/{statistic}'``), the mean over the epoch's
-batches of:
+``train(..., track=True)`` adds to the history, for the layer at path ``p``
+(``'2'``, or ``'2.body.0'`` inside a container; see :mod:`nnscratch.core.tree`)
+of type ``Name`` (keys ``'{p}:{Name}/{statistic}'``), the mean over the
+epoch's batches of:
 
-- ``activation_mean``, ``activation_std``: of the layer's output (a ReLU
+- ``activation_mean``, ``activation_std``: of a top-level layer's output (a ReLU
   whose outputs are mostly 0 is dying; a sigmoid stuck near 0 or 1 saturates);
-- ``grad_norm``: ``||dL/dtheta||`` over all the layer's parameters (vanishing
+- ``grad_norm``: ``||dL/dtheta||`` over all of a layer's own parameters (vanishing
   gradients show as norms shrinking towards the input);
 - ``update_ratio``: ``||theta_after - theta_before|| / ||theta_before||`` of one
   step (around 1e-3 is the classic healthy value).
@@ -31,6 +32,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nnscratch.core.tree import walk
+
 if TYPE_CHECKING:
     from nnscratch.core.layer import Layer
     from nnscratch.engine.model import NeuralNetwork
@@ -46,44 +49,49 @@ class LayerStatsTracker:
 
     def __init__(self, model: NeuralNetwork) -> None:
         self.model = model
+        self.paths = {id(layer): path for path, layer in walk(model.layers)}
+        # Insertion order is walking order: statistics come out as the
+        # layers come in the model.
         self.sums: dict[str, float] = defaultdict(float)
         self.batches = 0
-        self._before: list[list[np.ndarray]] = []
+        self._before: dict[str, list[np.ndarray]] = {}
 
-    def key(self, index: int, layer: Layer, statistic: str) -> str:
-        return f"{index}:{type(layer).__name__}/{statistic}"
+    def key(self, layer: Layer, statistic: str) -> str:
+        return f"{self.paths[id(layer)]}:{type(layer).__name__}/{statistic}"
 
     def observe_output(self, layer: Layer, output: np.ndarray) -> None:
         """Called by the model's training forward with each layer's output."""
-        index = self.model.layers.index(layer)
-        self.sums[self.key(index, layer, "activation_mean")] += float(output.mean())
-        self.sums[self.key(index, layer, "activation_std")] += float(output.std())
+        self.sums[self.key(layer, "activation_mean")] += float(output.mean())
+        self.sums[self.key(layer, "activation_std")] += float(output.std())
+
+    def trained_layers(self) -> list[Layer]:
+        return [layer for _, layer in walk(self.model.layers) if layer.params]
 
     def before_step(self) -> None:
         # The update ratio needs the weights as they were before the step.
-        self._before = [
-            [p.copy() for p in layer.params.values()] for layer in self.model.layers
-        ]
+        self._before = {
+            self.key(layer, ""): [p.copy() for p in layer.params.values()]
+            for layer in self.trained_layers()
+        }
 
     def after_step(self) -> None:
         self.batches += 1
-        for index, (layer, before) in enumerate(
-            zip(self.model.layers, self._before, strict=True)
-        ):
-            if not layer.params:
-                continue
+        for layer in self.trained_layers():
+            before = self._before[self.key(layer, "")]
             after = list(layer.params.values())
             change = [a - b for a, b in zip(after, before, strict=True)]
-            self.sums[self.key(index, layer, "grad_norm")] += _norm(
-                list(layer.grads.values())
-            )
-            self.sums[self.key(index, layer, "update_ratio")] += _norm(change) / max(
+            self.sums[self.key(layer, "grad_norm")] += _norm(list(layer.grads.values()))
+            self.sums[self.key(layer, "update_ratio")] += _norm(change) / max(
                 _norm(before), np.finfo(np.float64).tiny
             )
 
     def epoch_stats(self) -> dict[str, float]:
-        """The epoch's mean of each statistic; resets for the next epoch."""
+        """The epoch's mean of each statistic, in walking order; resets for
+        the next epoch."""
+        order = {path: rank for rank, path in enumerate(self.paths.values())}
         stats = {key: total / max(self.batches, 1) for key, total in self.sums.items()}
         self.sums.clear()
         self.batches = 0
-        return dict(sorted(stats.items(), key=lambda item: int(item[0].split(":")[0])))
+        return dict(
+            sorted(stats.items(), key=lambda item: order[item[0].split(":")[0]])
+        )

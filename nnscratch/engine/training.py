@@ -1,13 +1,15 @@
-"""The epoch loop behind ``NeuralNetwork.train``.
+"""The training loop behind ``NeuralNetwork.train``.
 
-One :class:`TrainingRun` is one call of ``train``: it walks the epochs, runs
-the callbacks at their hooks, reports progress, and ends cleanly on Ctrl-C
-(after the current batch) or on a loss that is no longer finite.
+:func:`fit` checks everything a call asks for before any state changes, then
+one :class:`TrainingRun` walks the epochs, runs the callbacks at their hooks,
+reports progress, and ends cleanly on Ctrl-C (after the current batch) or on
+a loss that is no longer finite.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -17,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nnscratch.engine.batches import ArrayData
-from nnscratch.engine.callbacks import Callback
+from nnscratch.core.validation import check_positive_int
+from nnscratch.engine.callbacks import Callback, EarlyStopping
+from nnscratch.engine.data import ArrayData, StreamData, check_last_batch, model_data
+from nnscratch.engine.tracking import LayerStatsTracker
 from nnscratch.utils.metrics import accuracy
 
 if TYPE_CHECKING:
@@ -27,6 +31,179 @@ if TYPE_CHECKING:
 
 class TrainingDivergedError(ArithmeticError):
     """Raised inside a training step whose loss or gradients are not finite."""
+
+
+def fit(
+    model: NeuralNetwork,
+    X: Any,
+    y: Any = None,
+    epochs: int = 100,
+    batch_size: int = 32,
+    X_val: Any = None,
+    y_val: Any = None,
+    early_stopping_patience: int | None = None,
+    verbose: int | bool = 1,
+    callbacks: list[Callback] | None = None,
+    resume_from: str | os.PathLike | None = None,
+    track: bool = False,
+) -> dict[str, list[float]]:
+    """Train ``model`` on shuffled mini-batches; return the per-epoch history.
+
+    Parameters
+    ----------
+    model : NeuralNetwork
+    X : ndarray of shape (N, ...), or an iterable of batches
+        Inputs, the batch on the first axis. A memory-mapped array is read
+        one batch at a time. Instead of arrays, ``X`` may be an iterable of
+        ``(x_batch, y_batch)`` pairs (iterated anew every epoch) or a
+        function returning one; then ``y`` is None.
+    y : ndarray
+        Targets in a form the loss takes (see ``nnscratch.losses``).
+    epochs : int, default 100
+        Epochs in total; a run resumed from a file trains the rest.
+    batch_size : int, default 32
+        The last batch of an epoch may be smaller.
+    X_val, y_val : ndarray or iterable of batches, optional
+        Validation data, scored after every epoch (``val_loss``, ...).
+    early_stopping_patience : int, optional
+        Stop after this many epochs without a strictly lower ``val_loss``
+        and end with the best weights (needs validation data).
+    verbose : {0, 1, 2} or bool, default 1
+        0 (False) trains silently, 1 (True) shows a progress bar per epoch,
+        2 prints one line per epoch.
+    callbacks : list of Callback, optional
+        Hooks run during training, e.g. ``EarlyStopping``.
+    resume_from : path-like, optional
+        A file written by ``save`` during an earlier run of this same
+        network: its weights, optimizer state, random state, history and
+        early-stopping state are loaded, and training continues up to
+        ``epochs`` in total, exactly as if it had never stopped.
+    track : bool, default False
+        Also record, per layer and epoch, the mean and standard deviation
+        of its outputs, the norm of its weight gradients and the
+        update-to-weight ratio (see ``nnscratch.engine.tracking``).
+
+    Returns
+    -------
+    dict of str to list of float
+        ``loss`` (including penalties) and, unless the loss is ``'mse'``,
+        ``accuracy``; with validation data ``val_loss`` and
+        ``val_accuracy``. One entry per epoch of this call, or of the whole
+        run when resuming.
+
+    Notes
+    -----
+    Ctrl-C stops training after the current batch and returns the history
+    so far (with early stopping, the best weights are restored).
+    """
+    data = model_data(model, "X", X, "y", y)
+    val_data = None
+    if X_val is not None or y_val is not None:
+        val_data = model_data(model, "X_val", X_val, "y_val", y_val)
+    epochs = check_positive_int("epochs", epochs)
+    batch_size = check_positive_int("batch_size", batch_size)
+    verbose = check_verbose(verbose)
+    check_last_batch(model, data, batch_size)
+    callbacks = _with_early_stopping(
+        callbacks, early_stopping_patience, val_data is not None
+    )
+    first_epoch = _begin_run(model, callbacks, resume_from)
+    for name, source in (("X", data), ("X_val", val_data)):
+        _check_reusable(name, source, epochs - first_epoch)
+    run = TrainingRun(model, data, val_data, epochs, batch_size, verbose, callbacks)
+    model.tracker = LayerStatsTracker(model) if track else None
+    try:
+        history = run.run(first_epoch)
+    finally:
+        model.tracker = None
+    return model.history if resume_from is not None else history
+
+
+def check_verbose(verbose: Any) -> int:
+    """0, 1 or 2; ``False``/``True`` mean 0/1, as in Keras."""
+    if isinstance(verbose, bool):
+        return int(verbose)
+    if not isinstance(verbose, int) or verbose not in (0, 1, 2):
+        raise ValueError(f"verbose: expected 0, 1 or 2. Received: {verbose!r}")
+    return verbose
+
+
+def _begin_run(
+    model: NeuralNetwork,
+    callbacks: list[Callback],
+    resume_from: str | os.PathLike | None,
+) -> int:
+    """Start (or resume) a run and its callbacks; return the first epoch."""
+    first_epoch, stopper_states = 0, []
+    if resume_from is not None:
+        first_epoch, stopper_states = _resume(model, resume_from)
+    else:
+        model.history, model.epochs_done = {}, 0
+    model.stop_training = False
+    model.callbacks = callbacks
+    for callback in callbacks:
+        callback.model = model
+        callback.on_train_begin()
+    stoppers = [c for c in callbacks if isinstance(c, EarlyStopping)]
+    for stopper, state in zip(stoppers, stopper_states, strict=False):
+        stopper.set_state(state)  # after on_train_begin, which resets
+    return first_epoch
+
+
+def _resume(model: NeuralNetwork, path: str | os.PathLike) -> tuple[int, list[dict]]:
+    """Load a saved run into ``model``; return (epochs done, stopper states)."""
+    saved = type(model).load(path)
+    mine, theirs = model.get_config(), saved.get_config()
+    for key in ("loss_name", "layers"):
+        if mine[key] != theirs[key]:
+            raise ValueError(
+                f"resume_from: expected a file saved from this network "
+                f"({key} {mine[key]!r}). Received {theirs[key]!r}"
+            )
+    if type(saved.optimizer) is not type(model.optimizer):
+        raise ValueError(
+            f"resume_from: expected a {type(model.optimizer).__name__} run. "
+            f"Received a {type(saved.optimizer).__name__} run"
+        )
+    if saved.epochs_done == 0:
+        raise ValueError(
+            "resume_from: expected a file saved after training. Received "
+            "one with no training state"
+        )
+    model.set_weights(saved.get_weights())
+    model.optimizer.__dict__.update(saved.optimizer.__dict__)
+    model.rng.bit_generator.state = saved.rng.bit_generator.state
+    model.history, model.epochs_done = saved.history, saved.epochs_done
+    return saved.epochs_done, saved.early_stopping_states
+
+
+def _check_reusable(name: str, data: Any, epochs: int) -> None:
+    """A generator object can be read once: refuse it for several epochs."""
+    if not isinstance(data, StreamData) or epochs <= 1 or callable(data.source):
+        return
+    if iter(data.source) is data.source:
+        raise ValueError(
+            f"{name}: expected an iterable that can be read once per epoch for "
+            f"{epochs} epochs. Received a one-pass {type(data.source).__name__}; "
+            "pass a function that returns a new generator, or a list"
+        )
+
+
+def _with_early_stopping(
+    callbacks: list[Callback] | None, patience: int | None, has_val: bool
+) -> list[Callback]:
+    """The callbacks, with ``early_stopping_patience``'s EarlyStopping first."""
+    callbacks = list(callbacks or [])
+    if patience is None:
+        return callbacks
+    if not has_val:
+        raise ValueError(
+            "early_stopping_patience: expected validation data (X_val, y_val) "
+            "to watch val_loss. Received none"
+        )
+    # First, so that callbacks after it (a checkpoint) see its updated state.
+    stopper = EarlyStopping(patience=patience, restore_best_weights=True)
+    return [stopper, *callbacks]
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""The built-in layers."""
+"""The built-in layers, and the containers that combine them."""
 
 from nnscratch.layers.activation import Activation
 from nnscratch.layers.batchnorm import BatchNorm
@@ -6,7 +6,10 @@ from nnscratch.layers.conv2d import Conv2D
 from nnscratch.layers.dense import Dense
 from nnscratch.layers.dropout import Dropout
 from nnscratch.layers.flatten import Flatten
+from nnscratch.layers.normalization import Normalization
 from nnscratch.layers.pooling import AvgPool2D, MaxPool2D
+from nnscratch.layers.residual import Residual
+from nnscratch.layers.sequential import Sequential
 
 __all__ = [
     "Activation",
@@ -17,4 +20,7 @@ __all__ = [
     "Dropout",
     "Flatten",
     "MaxPool2D",
+    "Normalization",
+    "Residual",
+    "Sequential",
 ]

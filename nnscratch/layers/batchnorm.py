@@ -65,6 +65,7 @@ class BatchNorm(Layer):
     # Batch statistics of a single sample are meaningless (its variance is 0):
     # NeuralNetwork.train refuses a split whose last batch would be that small.
     min_batch_size = 2
+    buffer_names = ("running_mean", "running_var")
 
     def __init__(
         self, num_features: int, momentum: float = 0.1, epsilon: float = 1e-5
@@ -75,15 +76,22 @@ class BatchNorm(Layer):
         self.epsilon = check_float_in_range(
             "epsilon", epsilon, 0.0, np.inf, low_inclusive=False
         )
-        self.params = {"gamma": np.ones(num_features), "beta": np.zeros(num_features)}
-        self.buffers = {
-            "running_mean": np.zeros(num_features),
-            "running_var": np.ones(num_features),
-        }
         self._xhat: np.ndarray | None = None
         self._inv_std: np.ndarray | None = None
         self._training = False
-        self.to_dtype(np.dtype("float32"))
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        shape = (self.num_features,)
+        return dict.fromkeys(("gamma", "beta", "running_mean", "running_var"), shape)
+
+    def create_state(self, rng: np.random.Generator, dtype: np.dtype) -> None:
+        """``gamma`` and ``running_var`` start at 1, ``beta`` and the mean at 0."""
+        ones, zeros = (
+            np.ones(self.num_features, dtype),
+            np.zeros(self.num_features, dtype),
+        )
+        self.params = {"gamma": ones, "beta": zeros}
+        self.buffers = {"running_mean": zeros.copy(), "running_var": ones.copy()}
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Normalise with batch statistics (training) or running ones.
@@ -132,10 +140,8 @@ class BatchNorm(Layer):
         xhat = self._cached("_xhat")
         axes, vector_shape = _layout(xhat.ndim)
         # (N, C, H, W) -> (C,): each sum runs over the m values of a channel.
-        dbeta = grad.sum(axis=axes)
-        dgamma = (grad * xhat).sum(axis=axes)
-        self.grads["beta"] = dbeta
-        self.grads["gamma"] = dgamma
+        dbeta = np.sum(grad, axis=axes, out=self.grads["beta"])
+        dgamma = np.sum(grad * xhat, axis=axes, out=self.grads["gamma"])
         scale = (self.params["gamma"] * self._inv_std).reshape(vector_shape)
         if not self._training:
             return grad * scale

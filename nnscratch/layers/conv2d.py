@@ -90,17 +90,15 @@ class Conv2D(WeightedLayer):
         self.l2_lambda = check_float_in_range("l2_lambda", l2_lambda, 0.0, np.inf)
         self._cols: np.ndarray | None = None
         self._input_shape: tuple[int, ...] | None = None
-        # Usable on its own, like torch.nn.Conv2d; NeuralNetwork.add redraws
-        # the weights from the model's seeded generator.
-        self.build(np.random.default_rng(), np.dtype("float32"))
 
-    def build(self, rng: np.random.Generator, dtype: np.dtype) -> None:
-        """Draw ``W`` with the chosen scheme and set ``b`` to zeros."""
+    def weight_layout(self) -> tuple[tuple[int, ...], int, int]:
         kh, kw = self.kernel_size
         shape = (self.out_channels, self.in_channels, kh, kw)
-        fan_in = self.in_channels * kh * kw
-        fan_out = self.out_channels * kh * kw
-        self.init_params(shape, self.out_channels, fan_in, fan_out, rng, dtype)
+        return shape, self.in_channels * kh * kw, self.out_channels * kh * kw
+
+    @property
+    def bias_size(self) -> int:
+        return self.out_channels
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Convolve ``x`` with every filter.
@@ -156,8 +154,10 @@ class Conv2D(WeightedLayer):
         G = grad.transpose(1, 0, 2, 3).reshape(o, -1)
         # (O, N*OH*OW) @ (N*OH*OW, C*kh*kw) -> (O, C*kh*kw): the sum over the
         # batch and positions is in the product.
-        self.grads["W"] = self.penalised((G @ cols.T).reshape(W.shape))
-        self.grads["b"] = G.sum(axis=1)  # (O, N*OH*OW) -> (O,)
+        dW = self.grads["W"]
+        np.matmul(G, cols.T, out=dW.reshape(o, -1))  # written in place, a view
+        self.penalised(dW)
+        np.sum(G, axis=1, out=self.grads["b"])  # (O, N*OH*OW) -> (O,)
         if not self.input_gradient_needed:
             return None
         # (C*kh*kw, O) @ (O, N*OH*OW) -> (C*kh*kw, N*OH*OW): dL/dcols.

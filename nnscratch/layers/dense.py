@@ -66,34 +66,33 @@ class Dense(WeightedLayer):
         )
         self.l2_lambda = check_float_in_range("l2_lambda", l2_lambda, 0.0, np.inf)
         self._input: np.ndarray | None = None
-        # Usable on its own, like torch.nn.Linear; NeuralNetwork.add redraws
-        # the weights from the model's seeded generator.
-        self.build(np.random.default_rng(), np.dtype("float32"))
 
-    def build(self, rng: np.random.Generator, dtype: np.dtype) -> None:
-        """Draw ``W`` with the chosen scheme and set ``b`` to zeros."""
-        shape = (self.input_size, self.output_size)
-        self.init_params(
-            shape, self.output_size, self.input_size, self.output_size, rng, dtype
-        )
+    def weight_layout(self) -> tuple[tuple[int, ...], int, int]:
+        return (self.input_size, self.output_size), self.input_size, self.output_size
+
+    @property
+    def bias_size(self) -> int:
+        return self.output_size
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Apply the affine map.
 
         Parameters
         ----------
-        x : ndarray of shape (N, input_size)
+        x : ndarray of shape (N, ..., input_size)
+            The map applies to the last axis, as ``torch.nn.Linear``: a
+            sequence ``(N, T, input_size)`` gives ``(N, T, output_size)``.
         training : bool
             Unused; Dense behaves the same in training and inference.
 
         Returns
         -------
-        ndarray of shape (N, output_size)
+        ndarray of shape (N, ..., output_size)
         """
-        check_input_shape("Dense", x, (None, self.input_size))
+        check_input_shape("Dense", x, (None,) * max(x.ndim - 1, 1) + (self.input_size,))
         self._input = x
         y = x @ self.params["W"]
-        y += self.params["b"]  # (out,) broadcast over the batch, in place
+        y += self.params["b"]  # (out,) broadcast over every leading axis, in place
         return y
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
@@ -101,20 +100,25 @@ class Dense(WeightedLayer):
 
         Parameters
         ----------
-        grad : ndarray of shape (N, output_size)
+        grad : ndarray of shape (N, ..., output_size)
             dLoss/dOutput.
 
         Returns
         -------
-        ndarray of shape (N, input_size)
+        ndarray of shape (N, ..., input_size)
             dLoss/dInput (None when ``input_gradient_needed`` is False).
         """
         x = self._cached("_input")
         W = self.params["W"]
-        # (in, N) @ (N, out) -> (in, out); the sum over the batch is in the product.
-        self.grads["W"] = self.penalised(x.T @ grad)
-        # (N, out) -> (out,)
-        self.grads["b"] = grad.sum(axis=0)
+        # (N, ..., in) -> (M, in) and (N, ..., out) -> (M, out), M = N * ...:
+        # every position is a sample of the same affine map.
+        x2 = x.reshape(-1, self.input_size)
+        g2 = grad.reshape(-1, self.output_size)
+        # (in, M) @ (M, out) -> (in, out); the sum over positions is in the product.
+        np.matmul(x2.T, g2, out=self.grads["W"])
+        self.penalised(self.grads["W"])
+        # (M, out) -> (out,)
+        np.sum(g2, axis=0, out=self.grads["b"])
         if not self.input_gradient_needed:
             return None
         return grad @ W.T

@@ -48,9 +48,13 @@ class Dropout(Layer):
         self._scaled_mask: np.ndarray | None = None
         self._forward_done = False  # backward needs a forward to know the mask
 
-    def build(self, rng: np.random.Generator, dtype: np.dtype) -> None:
+    def build(
+        self, rng: np.random.Generator | None = None, dtype: Any = "float32"
+    ) -> None:
         """Draw masks from the model's generator, so a seed repeats them."""
-        self.rng = rng
+        super().build(rng, dtype)
+        if rng is not None:
+            self.rng = rng
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Drop and rescale in training; pass through otherwise.

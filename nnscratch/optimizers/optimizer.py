@@ -132,6 +132,14 @@ class Optimizer:
         for param, grad, state in zip(params, grads, self.state, strict=True):
             self.update(param, grad, state)
 
+    def load_state(
+        self, params: list[np.ndarray], state: list[dict[str, np.ndarray]]
+    ) -> None:
+        """Take per-parameter state for ``params`` (as a resumed run restores
+        it), one dict per parameter in step order, before the next step."""
+        self.state = state
+        self._shapes = [param.shape for param in params]
+
     def initial_state(self, param: np.ndarray) -> dict[str, np.ndarray]:
         """The per-parameter state before the first step; none by default."""
         return {}
