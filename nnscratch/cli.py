@@ -32,6 +32,7 @@ from nnscratch.utils.files import (
     as_rows,
     check_input_file,
     check_output_file,
+    read_csv,
     read_features,
 )
 
@@ -175,11 +176,14 @@ def _targets(loss: str, y: np.ndarray) -> tuple[np.ndarray, int]:
     return labels, max(int(labels.max()) + 1, 2)
 
 
-def model_from_args(args: argparse.Namespace, inputs: int, outputs: int) -> Any:
+def model_from_args(
+    args: argparse.Namespace, inputs: int, outputs: int, preprocessing: Any = None
+) -> Any:
     """The network of ``--layers``, ``--activation``, ``--l2``, ``--dropout``.
 
     ``inputs`` features -> the hidden layers -> ``outputs``, with the head the
-    loss expects (see ``nnscratch.engine.builders.build_mlp``).
+    loss expects (see ``nnscratch.engine.builders.build_mlp``), after the
+    ``preprocessing`` layer if given.
     """
     from nnscratch.engine.builders import build_mlp
 
@@ -191,7 +195,33 @@ def model_from_args(args: argparse.Namespace, inputs: int, outputs: int) -> Any:
         activation=args.activation,
         l2_lambda=args.l2,
         dropout=args.dropout,
+        preprocessing=preprocessing,
     )
+
+
+def feature_names(path: Path, target_column: str | None) -> list[str] | None:
+    """A CSV's feature column names (the header without the target)."""
+    if path.suffix.lower() != ".csv":
+        return None
+    header, _ = read_csv(path)
+    target = target_column if target_column in header else None
+    if target is None:
+        index = -1 if target_column is None else int(target_column)
+        target = header[index]
+    return [name for name in header if name != target]
+
+
+def read_named_columns(path: Path, names: list[str]) -> np.ndarray:
+    """The columns of a CSV the model was trained on, by header name, in the
+    training order; any other column (the target, say) is left out."""
+    header, values = read_csv(path)
+    missing = [name for name in names if name not in header]
+    if missing:
+        raise CliError(
+            f"{path}: expected the feature columns the model was trained on. "
+            f"Missing: {', '.join(missing[:10])}"
+        )
+    return values[:, [header.index(name) for name in names]]
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -206,6 +236,7 @@ def run_train(args: argparse.Namespace) -> int:
         holdout,
         train_and_evaluate,
     )
+    from nnscratch.layers.normalization import Normalization
 
     check_output_file(args.output)
     X, y = read_features(args.data, args.target_column)
@@ -213,8 +244,14 @@ def run_train(args: argparse.Namespace) -> int:
     y, outputs = _targets(args.loss, y)
     if len(X) != len(y):
         raise CliError(f"{args.data}: expected one target per row of X ({len(X)})")
-    model = model_from_args(args, X.shape[1], outputs)
     data = holdout(X, y, args.val_fraction, args.seed)
+    standardize = None
+    if args.standardize:
+        # Statistics of the training rows only: validation stays unseen.
+        standardize = Normalization()
+        standardize.adapt(data["X_train"])
+    model = model_from_args(args, X.shape[1], outputs, standardize)
+    model.feature_names = feature_names(args.data, args.target_column)
     run = train_and_evaluate(
         model, data, args.epochs, args.batch_size, args.patience, args.verbose
     )
@@ -234,8 +271,11 @@ def run_train(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------- predicting
 def _first_dense_inputs(model: Any) -> int | None:
-    weights = model.layers[0].params.get("W") if model.layers else None
-    return weights.shape[0] if weights is not None and weights.ndim == 2 else None
+    from nnscratch.core.tree import leaves
+
+    first = next((layer for _, layer in leaves(model.layers)), None)
+    size = getattr(first, "num_features", None) or getattr(first, "input_size", None)
+    return size if isinstance(size, int) else None
 
 
 def predictions_csv(model: Any, outputs: np.ndarray) -> str:
@@ -269,7 +309,10 @@ def run_predict(args: argparse.Namespace) -> int:
         check_output_file(args.output)
     import_builtins()
     model = NeuralNetwork.load(args.model)
-    X, _ = read_features(args.data, args.target_column, with_target=False)
+    if model.feature_names and args.data.suffix.lower() == ".csv":
+        X = read_named_columns(args.data, model.feature_names)
+    else:
+        X, _ = read_features(args.data, args.target_column, with_target=False)
     inputs = _first_dense_inputs(model)
     if inputs is not None:
         X = as_rows(X)
@@ -486,6 +529,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.2,
         metavar="F",
         help="share held out for validation; 0 for none",
+    )
+    option(
+        "--no-standardize",
+        dest="standardize",
+        action="store_false",
+        help="feed the features as they are, not standardised by a Normalization "
+        "layer adapted to the training rows (saved with the model)",
     )
     option(
         "--patience",

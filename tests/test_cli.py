@@ -13,6 +13,7 @@ import pytest
 
 from nnscratch.cli import main
 from nnscratch.engine.model import NeuralNetwork
+from nnscratch.utils.files import read_csv
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -267,15 +268,50 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, make_args, message):
     assert_one_line_error(nnscratch(*make_args(tmp_path)), message)
 
 
-def test_predict_explains_a_forgotten_target_column(tmp_path, classes_csv):
+def test_predict_picks_the_training_columns_by_header_name(tmp_path, classes_csv):
     model_path = tmp_path / "model.npz"
     trained = nnscratch(
         "train", classes_csv, "--target-column", "label", "--epochs", "1",
         "--verbose", "0", "--output", model_path,
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
-    result = nnscratch("predict", model_path, classes_csv)
-    assert_one_line_error(result, "name the target to drop with --target-column")
+    # The training file itself (target included), and its features shuffled
+    # into another column order without the target: the same predictions.
+    with_target = nnscratch("predict", model_path, classes_csv)
+    header, values = read_csv(classes_csv)
+    reordered = write_csv(
+        tmp_path / "features.csv", ["c", "a", "b"], values[:, [3, 1, 2]].tolist()
+    )
+    features_only = nnscratch("predict", model_path, reordered)
+    assert with_target.returncode == 0 and features_only.returncode == 0
+    assert with_target.stdout == features_only.stdout
+    missing = write_csv(tmp_path / "missing.csv", ["a", "b"], values[:, 1:3].tolist())
+    assert_one_line_error(
+        nnscratch("predict", model_path, missing),
+        "expected the feature columns the model was trained on. Missing: c",
+    )
+
+
+def test_train_standardizes_by_default_and_saves_the_statistics(tmp_path, classes_csv):
+    from nnscratch import NeuralNetwork, Normalization
+
+    paths = {flag: tmp_path / f"model{flag}.npz" for flag in ("", "--no-standardize")}
+    for flag, path in paths.items():
+        args = ["train", classes_csv, "--target-column", "label", "--epochs", "1"]
+        trained = nnscratch(
+            *args, "--verbose", "0", "--output", path, *[flag] * bool(flag)
+        )
+        assert trained.returncode == 0, trained.stderr
+    standardized = NeuralNetwork.load(paths[""])
+    first = standardized.layers[0]
+    assert isinstance(first, Normalization)
+    _, values = read_csv(classes_csv)
+    # adapt() saw the training rows (80% held in): their mean, not all rows'.
+    assert first.buffers["mean"].shape == (3,)
+    assert np.all(np.abs(first.buffers["mean"] - values[:, 1:].mean(axis=0)) < 1.0)
+    assert standardized.feature_names == ["a", "b", "c"]
+    plain = NeuralNetwork.load(paths["--no-standardize"])
+    assert not any(isinstance(layer, Normalization) for layer in plain.layers)
 
 
 def test_a_missing_optional_package_is_one_line_with_the_install_hint(tmp_path):

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from nnscratch.core.layer import Layer
 from nnscratch.engine.model import NeuralNetwork
 from nnscratch.layers.activation import Activation
 from nnscratch.layers.dense import Dense
@@ -83,6 +84,7 @@ def build_mlp(
     activation: str = "relu",
     l2_lambda: float | Sequence[float] = 0.0,
     dropout: float | Sequence[float] = 0.0,
+    preprocessing: Layer | None = None,
 ) -> NeuralNetwork:
     """A multi-layer perceptron: ``sizes[0]`` inputs -> hidden layers -> outputs.
 
@@ -107,6 +109,10 @@ def build_mlp(
     dropout : float or sequence of float, default 0.0
         Dropout rate after each hidden layer: one for all, or one per hidden
         layer (``len(sizes) - 2``).
+    preprocessing : Layer, optional
+        A first layer before the Dense ones, e.g. an adapted
+        :class:`~nnscratch.layers.normalization.Normalization`: the saved
+        model then carries its preprocessing.
 
     Examples
     --------
@@ -120,6 +126,8 @@ def build_mlp(
     ValueError: dropout: expected one number, or 1 (one per layer). Received 2
     """
     model = NeuralNetwork(loss_name=loss_name, optimizer=optimizer, seed=seed)
+    if preprocessing is not None:
+        model.add(preprocessing)
     _add_dense_layers(model, sizes, activation, l2_lambda, dropout)
     return model
 

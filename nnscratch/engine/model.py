@@ -101,6 +101,9 @@ class NeuralNetwork:
         self.callbacks: list = []
         self.early_stopping_states: list[dict] = []
         self.tracker: Any = None
+        self.feature_names: list[str] | None = None
+        """The names of the input columns, when the data had them (a CSV's
+        header): saved with the model, so predictions can pick them by name."""
 
     # ----------------------------------------------------------------- building
     def add(self, layer: Layer) -> None:
@@ -202,6 +205,7 @@ class NeuralNetwork:
                 "config": self.optimizer.get_config(),
             },
             "layers": [layer_config(layer) for layer in self.layers],
+            "feature_names": self.feature_names,
         }
 
     @classmethod
@@ -221,6 +225,7 @@ class NeuralNetwork:
         model = cls(config["loss_name"], optimizer, config["seed"], config["dtype"])
         for layer_entry in config["layers"]:
             model.add(layer_from_config(layer_entry))
+        model.feature_names = config.get("feature_names")
         return model
 
     # ------------------------------------------------------------------ forward

@@ -24,6 +24,8 @@ MAX_DEPTH = 32
 """Containers nested deeper than this are refused (a real model needs a few)."""
 MAX_LAYERS = 10_000
 """Layers a description may hold in all, nested ones included."""
+MAX_FEATURE_NAMES = 1_000_000
+MAX_NAME_LENGTH = 1_000
 
 
 def is_int(value: Any, low: int, high: float = math.inf) -> bool:
@@ -79,6 +81,15 @@ def check_config(config: Any) -> None:
     count = [0]
     for entry in config["layers"]:
         check_layer_entry(entry, dtype, depth=1, count=count)
+    names = config.get("feature_names")
+    expect(
+        names is None
+        or isinstance(names, list)
+        and len(names) <= MAX_FEATURE_NAMES
+        and all(isinstance(n, str) and len(n) <= MAX_NAME_LENGTH for n in names),
+        f"expected feature_names null or a list of at most {MAX_FEATURE_NAMES} "
+        f"strings of at most {MAX_NAME_LENGTH} characters",
+    )
     if config.get("training") is not None:
         check_training(config["training"])
 
