@@ -42,7 +42,7 @@ class Normalization(Layer):
     >>> layer = Normalization()
     >>> layer.adapt(X)
     >>> layer.buffers["mean"], layer.buffers["variance"]
-    (array([ 1., 20.], dtype=float32), array([  1., 100.], dtype=float32))
+    (array([ 1., 20.]), array([  1., 100.]))
     >>> layer.forward(X).round(6)
     array([[-1., -1.],
            [ 1.,  1.]])
@@ -63,7 +63,9 @@ class Normalization(Layer):
             )
         self.num_features = num_features
         self._scale: np.ndarray | None = None
-        self._dtype = np.dtype("float32")
+        # Unknown until a model builds the layer: statistics adapted before
+        # that are kept in float64 and converted when it is added.
+        self._dtype: np.dtype | None = None
 
     def state_shapes(self) -> dict[str, tuple[int, ...]]:
         if self.num_features is None:
@@ -101,8 +103,8 @@ class Normalization(Layer):
         variance = X.var(axis=axes, dtype=np.float64)
         self.num_features = X.shape[-1]
         self.buffers = {
-            "mean": mean.astype(self._dtype),
-            "variance": variance.astype(self._dtype),
+            "mean": mean.astype(self._dtype or np.float64),
+            "variance": variance.astype(self._dtype or np.float64),
         }
         self.built = True  # adapted: building must not reset the statistics
 
