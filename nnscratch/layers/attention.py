@@ -145,11 +145,14 @@ class MultiHeadAttention(Layer):
                 f"MultiHeadAttention: expected input of shape (N, T, "
                 f"{self.embed_dim}). Received shape {x.shape}"
             )
-        N, T, _ = x.shape
-        qkv = x @ self.params["W_qkv"] + self.params["b_qkv"]  # (N, T, 3D)
-        # (N, T, 3D) -> (N, T, 3, h, d) -> (3, N, h, T, d)
+        N, T, D = x.shape
+        # (N*T, D) @ (D, 3D): one 2-D GEMM (a stacked 3-D matmul is slower).
+        qkv = x.reshape(N * T, D) @ self.params["W_qkv"]
+        qkv += self.params["b_qkv"]
+        # (N*T, 3D) -> (N, T, 3, h, d) -> (3, N, h, T, d), copied contiguous so
+        # that every batched matmul below runs on plain (T, d) matrices.
         qkv = qkv.reshape(N, T, 3, self.num_heads, self.head_dim)
-        q, k, v = qkv.transpose(2, 0, 3, 1, 4)
+        q, k, v = np.ascontiguousarray(qkv.transpose(2, 0, 3, 1, 4))
         return q, k, v
 
     def _attend(self, q: np.ndarray, k: np.ndarray, offset: int) -> np.ndarray:
@@ -167,8 +170,11 @@ class MultiHeadAttention(Layer):
     def _merge(self, o: np.ndarray) -> np.ndarray:
         """Heads (N, h, T, d) -> (N, T, D), then the output projection."""
         N, _, T, _ = o.shape
-        merged = o.transpose(0, 2, 1, 3).reshape(N, T, self.embed_dim)
-        return merged, merged @ self.params["W_o"] + self.params["b_o"]
+        # (N, h, T, d) -> (N, T, h, d) -> (N*T, D): heads side by side.
+        merged = o.transpose(0, 2, 1, 3).reshape(N * T, self.embed_dim)
+        y = merged @ self.params["W_o"]
+        y += self.params["b_o"]
+        return merged, y.reshape(N, T, self.embed_dim)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Attend over the whole sequence.
@@ -212,9 +218,11 @@ class MultiHeadAttention(Layer):
         N, T, D = x.shape
         h, d = self.num_heads, self.head_dim
         flat_grad = grad.reshape(-1, D)  # (N*T, D)
-        np.matmul(merged.reshape(-1, D).T, flat_grad, out=self.grads["W_o"])
+        np.matmul(merged.T, flat_grad, out=self.grads["W_o"])  # merged: (N*T, D)
         np.sum(flat_grad, axis=0, out=self.grads["b_o"])
-        d_o = (grad @ self.params["W_o"].T).reshape(N, T, h, d).transpose(0, 2, 1, 3)
+        # (N*T, D) -> (N, T, h, d) -> (N, h, T, d)
+        d_o = (flat_grad @ self.params["W_o"].T).reshape(N, T, h, d)
+        d_o = np.ascontiguousarray(d_o.transpose(0, 2, 1, 3))
         d_qkv = np.empty((3, N, h, T, d), dtype=grad.dtype)
         d_qkv[2] = dropped.transpose(0, 1, 3, 2) @ d_o  # dv: (N, h, Tk, d)
         d_weights = d_o @ v.transpose(0, 1, 3, 2)  # (N, h, Tq, Tk)

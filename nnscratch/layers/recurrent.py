@@ -85,9 +85,11 @@ class RecurrentLayer(Layer):
         if x.shape[1] == 0:
             raise ValueError(f"{name}: expected at least one time step. Received 0")
         self._input = x
-        projected = x @ self.params["W_ih"]
-        projected += self.params["b_ih"]  # (G*H,) broadcast over (N, T)
-        return projected
+        N, T, F = x.shape
+        # (N*T, F) @ (F, G*H): one 2-D GEMM (a stacked 3-D matmul is slower).
+        projected = x.reshape(N * T, F) @ self.params["W_ih"]
+        projected += self.params["b_ih"]  # (G*H,) broadcast over the rows
+        return projected.reshape(N, T, -1)  # (N*T, G*H) -> (N, T, G*H)
 
     def _output(self, hidden: np.ndarray) -> np.ndarray:
         """All hidden states ``(N, T, H)``, or the last one ``(N, H)``."""
@@ -137,4 +139,5 @@ class RecurrentLayer(Layer):
         np.sum(flat_hid, axis=0, out=self.grads["b_hh"])
         if not self.input_gradient_needed:
             return None  # a first layer inside a model's training step
-        return d_input_side @ self.params["W_ih"].T  # (N, T, G*H) -> (N, T, F)
+        # (N*T, G*H) @ (G*H, F) -> (N*T, F) -> (N, T, F)
+        return (flat_in @ self.params["W_ih"].T).reshape(x.shape)
