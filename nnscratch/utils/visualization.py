@@ -332,3 +332,33 @@ def plot_layer_stats(
     if path is not None:
         save_figure(figure, path)
     return figure
+
+
+def plot_saliency(
+    images: np.ndarray, saliency: np.ndarray, path: str | os.PathLike
+) -> None:
+    """Each image beside its saliency map ``|dLoss/dpixel|`` (from
+    ``model.input_gradients``): where a change would move the loss most.
+
+    Parameters
+    ----------
+    images, saliency : ndarray of shape (N, C, H, W)
+        The inputs and the gradients of the loss with respect to them; the
+        channels are summed for the map.
+    path : path-like
+        The PNG to write.
+    """
+    images = check_float_array("images", images, min_ndim=4)
+    saliency = check_float_array("saliency", saliency, min_ndim=4)
+    count = len(images)
+    figure = Figure(figsize=(1.6 * count, 3.4))
+    for index in range(count):
+        top = figure.add_subplot(2, count, index + 1)
+        top.imshow(images[index].mean(axis=0), cmap="gray")  # (C, H, W) -> (H, W)
+        bottom = figure.add_subplot(2, count, count + index + 1)
+        bottom.imshow(saliency[index].sum(axis=0), cmap="hot")
+        for axes in (top, bottom):
+            axes.set_xticks([])
+            axes.set_yticks([])
+    figure.suptitle("inputs (top) and |dLoss/dpixel| (bottom)")
+    save_figure(figure, path)
