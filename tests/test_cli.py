@@ -187,10 +187,23 @@ def demo_available(name: str) -> None:
         ("circles", ["history.png", "decision_boundary.png"]),
         ("moons", ["history.png", "decision_boundary.png"]),
         ("spirals", ["history.png", "decision_boundary.png"]),
-        ("digits", ["history.png", "confusion_matrix.png", "filters.png"]),
-        ("digits_cnn", ["history.png", "confusion_matrix.png", "filters.png"]),
+        (
+            "digits",
+            ["history.png", "confusion_matrix.png", "saliency.png", "filters.png"],
+        ),
+        (
+            "digits_cnn",
+            ["history.png", "confusion_matrix.png", "saliency.png", "filters.png"],
+        ),
         ("mnist", ["history.png", "confusion_matrix.png", "filters.png"]),
-        ("mnist_cnn", ["history.png", "confusion_matrix.png", "filters.png"]),
+        (
+            "mnist_cnn",
+            ["history.png", "confusion_matrix.png", "saliency.png", "filters.png"],
+        ),
+        (
+            "resnet",
+            ["history.png", "confusion_matrix.png", "saliency.png", "filters.png"],
+        ),
     ],
 )
 def test_demo_trains_and_writes_its_plots(tmp_path, name, files):
