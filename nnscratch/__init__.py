@@ -18,6 +18,7 @@ from nnscratch.engine.callbacks import (
 )
 from nnscratch.engine.gradient_check import check_gradients
 from nnscratch.engine.model import NeuralNetwork
+from nnscratch.interop.tensorboard import TensorBoard
 from nnscratch.layers import (
     Activation,
     AvgPool2D,
@@ -100,6 +101,7 @@ __all__ = [
     "SGD",
     "Sequential",
     "StepDecay",
+    "TensorBoard",
     "accuracy",
     "check_gradients",
     "confusion_matrix",

@@ -474,7 +474,9 @@ def _add_command(
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``nnscratch`` parser with its ``demo``, ``train``, ``predict`` commands."""
-    from nnscratch import __version__
+    from importlib.metadata import version
+
+    __version__ = version("nnscratch")
     from nnscratch.demos import DEMOS
 
     parser = _Parser(
@@ -565,6 +567,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_seed_and_verbose(train, verbose=2)
 
+    from nnscratch.interop.cli_export import add_export_parser
+
+    add_export_parser(commands)
     predict = _add_command(commands, "predict", run_predict, PREDICT_EPILOG)
     predict.add_argument("model", type=Path, metavar="MODEL", help="a saved .npz")
     predict.add_argument("data", type=Path, metavar="DATA", help=".npz or .csv file")

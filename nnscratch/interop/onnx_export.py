@@ -31,12 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nnscratch.core.tree import leaves
 from nnscratch.interop._optional import require
 from nnscratch.interop.onnx_layers import OnnxGraph
 from nnscratch.utils.io import atomic_write
 
 if TYPE_CHECKING:
-    from nnscratch.engine.model import NeuralNetwork
+    from nnscratch.core.tree import leaves
+from nnscratch.engine.model import NeuralNetwork
 
 __all__ = ["OPSET", "infer_input_shape", "to_onnx"]
 
@@ -54,16 +56,15 @@ BATCH_AXIS = "batch"
 def infer_input_shape(model: NeuralNetwork) -> tuple[int, ...] | None:
     """The per-sample input shape the first layer implies, or None.
 
-    A first Dense implies ``(input_size,)`` and a first BatchNorm
-    ``(num_features,)``; a Conv2D leaves the image size open.
+    A first Dense implies ``(input_size,)`` and a first BatchNorm or
+    Normalization ``(num_features,)`` (the first leaf counts, inside
+    containers too); a Conv2D leaves the image size open.
     """
-    if not model.layers:
-        return None
-    first = model.layers[0]
+    first = next((layer for _, layer in leaves(model.layers)), None)
     name = type(first).__name__
     if name == "Dense":
         return (first.input_size,)
-    if name == "BatchNorm":
+    if name in ("BatchNorm", "Normalization") and first.num_features:
         return (first.num_features,)
     return None
 
