@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch.core.functional import softmax
 from nnscratch.core.layer import Layer
 from nnscratch.core.validation import check_float_in_range, check_positive_int
 
@@ -158,14 +157,21 @@ class MultiHeadAttention(Layer):
     def _attend(self, q: np.ndarray, k: np.ndarray, offset: int) -> np.ndarray:
         """``softmax(q @ k.T / sqrt(d))`` (N, h, Tq, Tk); query ``i`` sits at
         position ``offset + i`` and, if causal, sees keys up to there."""
-        scores = q @ k.transpose(0, 1, 3, 2)  # (N, h, Tq, d) @ (N, h, d, Tk)
-        scores *= 1.0 / np.sqrt(self.head_dim)
+        # q is scaled before the product: (N, h, Tq, d) is smaller than the
+        # scores (N, h, Tq, Tk) whenever d < Tk.
+        scores = (q * (1.0 / np.sqrt(self.head_dim))) @ k.transpose(0, 1, 3, 2)
+        Tq, Tk = scores.shape[-2:]
         if self.causal:
-            Tq, Tk = scores.shape[-2:]
-            future = np.arange(Tk)[None, :] > offset + np.arange(Tq)[:, None]
-            # -inf: exp(-inf) = 0 exactly; every row keeps its own position.
-            scores[..., future] = -np.inf
-        return softmax(scores)
+            # (Tq, Tk) of 0 and -inf, broadcast over (N, h): exp(-inf) = 0
+            # exactly, and every row keeps at least its own position.
+            scores += np.triu(np.full((Tq, Tk), -np.inf, scores.dtype), offset + 1)
+        # Softmax over the keys, in place: the row maximum is finite (each
+        # row has an unmasked entry), so after subtracting it the largest
+        # exponent is exp(0) = 1 and nothing overflows.
+        scores -= scores.max(axis=-1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=-1, keepdims=True)
+        return scores
 
     def _merge(self, o: np.ndarray) -> np.ndarray:
         """Heads (N, h, T, d) -> (N, T, D), then the output projection."""

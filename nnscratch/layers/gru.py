@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnscratch.core.functional import sigmoid
 from nnscratch.layers.recurrent import RecurrentLayer
 
 
@@ -81,13 +80,25 @@ class GRU(RecurrentLayer):
         h = np.zeros((N, H), dtype=gates.dtype)
         for t in range(T):
             u = gates[:, t]  # (N, 3H) view
-            v = h @ W_hh + b_hh  # (N, 3H)
-            u[:, : 2 * H] = sigmoid(u[:, : 2 * H] + v[:, : 2 * H])  # r, z
-            r, z = u[:, :H], u[:, H : 2 * H]
+            v = h @ W_hh
+            v += b_hh  # (N, 3H)
+            rz = u[:, : 2 * H]
+            rz += v[:, : 2 * H]
+            # sigmoid(a) = (1 + tanh(a / 2)) / 2: one tanh, no exp and where.
+            rz *= 0.5
+            np.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
+            r, z, n = u[:, :H], u[:, H : 2 * H], u[:, 2 * H :]
             v_new[:, t] = v[:, 2 * H :]
-            u[:, 2 * H :] = np.tanh(u[:, 2 * H :] + r * v[:, 2 * H :])  # n
-            h = (1.0 - z) * u[:, 2 * H :] + z * h
-            hidden[:, t] = h
+            n += r * v[:, 2 * H :]
+            np.tanh(n, out=n)
+            # h_t = (1 - z) * n + z * h_{t-1} = n + z * (h_{t-1} - n)
+            h_new = hidden[:, t]
+            np.subtract(h, n, out=h_new)
+            h_new *= z
+            h_new += n
+            h = h_new
         self._gates, self._hidden_new, self._hidden = gates, v_new, hidden
         return self._output(hidden)
 
@@ -109,19 +120,24 @@ class GRU(RecurrentLayer):
         H = self.hidden_size
         d_hidden = self._upstream(grad, hidden.shape)
         previous = self._previous_states(hidden)  # h_{t-1}, (N, T, H)
+        r, z, n = gates[..., :H], gates[..., H : 2 * H], gates[..., 2 * H :]
+        # The factors that do not depend on dh, for all steps at once:
+        # da_n = dh * to_n, da_z = dh * to_z, da_r = da_n * to_r.
+        to_n = (1.0 - z) * (1.0 - n * n)
+        to_z = (previous - n) * z * (1.0 - z)
+        to_r = v_new * r * (1.0 - r)
         W_hh_T = self.params["W_hh"].T
         d_input_side = np.empty_like(gates)  # du, (N, T, 3H)
         d_hidden_side = np.empty_like(gates)  # dv, (N, T, 3H)
         dh = np.zeros_like(hidden[:, 0])
         for t in reversed(range(gates.shape[1])):
-            r, z, n = gates[:, t, :H], gates[:, t, H : 2 * H], gates[:, t, 2 * H :]
-            dh = dh + d_hidden[:, t]
+            dh += d_hidden[:, t]
             du, dv = d_input_side[:, t], d_hidden_side[:, t]  # (N, 3H) views
-            da_n = dh * (1.0 - z) * (1.0 - n * n)
-            du[:, 2 * H :] = da_n
-            du[:, H : 2 * H] = dh * (previous[:, t] - n) * z * (1.0 - z)
-            du[:, :H] = da_n * v_new[:, t] * r * (1.0 - r)
+            np.multiply(dh, to_n[:, t], out=du[:, 2 * H :])
+            np.multiply(dh, to_z[:, t], out=du[:, H : 2 * H])
+            np.multiply(du[:, 2 * H :], to_r[:, t], out=du[:, :H])
             dv[:, : 2 * H] = du[:, : 2 * H]
-            dv[:, 2 * H :] = da_n * r
-            dh = dh * z + dv @ W_hh_T
+            np.multiply(du[:, 2 * H :], r[:, t], out=dv[:, 2 * H :])
+            dh *= z[:, t]
+            dh += dv @ W_hh_T
         return self._parameter_gradients(d_input_side, d_hidden_side, previous)

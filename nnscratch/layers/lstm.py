@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnscratch.core.functional import sigmoid
 from nnscratch.layers.recurrent import RecurrentLayer
 
 
@@ -78,27 +77,34 @@ class LSTM(RecurrentLayer):
         ndarray of shape (N, T, H) with ``return_sequences``, else (N, H)
         """
         H = self.hidden_size
+        # sigmoid(a) = (1 + tanh(a / 2)) / 2: halving the i, f, o columns of
+        # the pre-activations (and of W_hh) lets one tanh serve all four gates.
+        scale = np.full(4 * H, 0.5, dtype=x.dtype)
+        scale[2 * H : 3 * H] = 1.0  # g = tanh(a_g) itself
         gates = self._input_projection(x)  # (N, T, 4H); activated in place
         gates += self.params["b_hh"]
-        W_hh = self.params["W_hh"]
+        gates *= scale
+        W_hh = self.params["W_hh"] * scale  # (H, 4H), scaled copy
         N, T = x.shape[:2]
         cell = np.empty((N, T, H), dtype=gates.dtype)
+        tanh_cell = np.empty_like(cell)
         hidden = np.empty_like(cell)
         h = np.zeros((N, H), dtype=gates.dtype)
         c = np.zeros_like(h)
         for t in range(T):
             a = gates[:, t]  # (N, 4H) view, overwritten with [i, f, g, o]
             a += h @ W_hh
-            a[:, : 2 * H] = sigmoid(a[:, : 2 * H])  # i, f
-            a[:, 2 * H : 3 * H] = np.tanh(a[:, 2 * H : 3 * H])  # g
-            a[:, 3 * H :] = sigmoid(a[:, 3 * H :])  # o
+            np.tanh(a, out=a)
+            for block in (a[:, : 2 * H], a[:, 3 * H :]):  # i, f and o
+                block *= 0.5
+                block += 0.5
             i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
             c = f * c + i * g
             cell[:, t] = c
-            h = o * np.tanh(c)
-            hidden[:, t] = h
+            np.multiply(o, np.tanh(c, out=tanh_cell[:, t]), out=hidden[:, t])
+            h = hidden[:, t]
         self._gates, self._cell, self._hidden = gates, cell, hidden
-        self._tanh_cell = np.tanh(cell)  # (N, T, H), for do and dc in backward
+        self._tanh_cell = tanh_cell  # (N, T, H), for do and dc in backward
         return self._output(hidden)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
@@ -117,23 +123,33 @@ class LSTM(RecurrentLayer):
         gates = self._cached("_gates")
         cell, tanh_cell, hidden = self._cell, self._tanh_cell, self._hidden
         H = self.hidden_size
+        N, T = hidden.shape[:2]
         d_hidden = self._upstream(grad, hidden.shape)
-        previous_cell = self._previous_states(cell)  # c_{t-1}, (N, T, H)
+        i, f = gates[..., :H], gates[..., H : 2 * H]  # (N, T, H) views
+        g, o = gates[..., 2 * H : 3 * H], gates[..., 3 * H :]
+        # Everything that does not depend on dh, dc is computed for all steps
+        # at once: da_t = [dc, dc, dc, dh] * coefficient_t (the equations above).
+        coefficient = np.empty_like(gates)  # (N, T, 4H)
+        coefficient[..., :H] = g * i * (1.0 - i)
+        coefficient[..., H : 2 * H] = self._previous_states(cell) * f * (1.0 - f)
+        coefficient[..., 2 * H : 3 * H] = i * (1.0 - g * g)
+        coefficient[..., 3 * H :] = tanh_cell * o * (1.0 - o)
+        through_cell = o * (1.0 - tanh_cell * tanh_cell)  # dc += dh * this
         W_hh_T = self.params["W_hh"].T
         d_pre = np.empty_like(gates)  # (N, T, 4H): dL/da_t
         dh = np.zeros_like(hidden[:, 0])  # from step t+1
         dc = np.zeros_like(dh)
-        for t in reversed(range(gates.shape[1])):
-            a = gates[:, t]
-            i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-            dh = dh + d_hidden[:, t]
-            tc = tanh_cell[:, t]
-            dc = dc + dh * o * (1.0 - tc * tc)
+        for t in reversed(range(T)):
+            dh += d_hidden[:, t]
+            dc += dh * through_cell[:, t]
             da = d_pre[:, t]  # (N, 4H) view
-            da[:, :H] = dc * g * i * (1.0 - i)
-            da[:, H : 2 * H] = dc * previous_cell[:, t] * f * (1.0 - f)
-            da[:, 2 * H : 3 * H] = dc * i * (1.0 - g * g)
-            da[:, 3 * H :] = dh * tc * o * (1.0 - o)
-            dc = dc * f
+            # (N, 3H) -> (N, 3, H): dc scales the i, f, g blocks alike.
+            np.multiply(
+                coefficient[:, t, : 3 * H].reshape(N, 3, H),
+                dc[:, None, :],
+                out=da[:, : 3 * H].reshape(N, 3, H),
+            )
+            np.multiply(dh, coefficient[:, t, 3 * H :], out=da[:, 3 * H :])
+            dc *= f[:, t]
             dh = da @ W_hh_T
         return self._parameter_gradients(d_pre, d_pre, self._previous_states(hidden))
