@@ -33,16 +33,40 @@ def is_batch_source(data: Any) -> bool:
     return callable(data) or isinstance(data, Iterable)
 
 
-def check_finite_in_chunks(name: str, array: np.ndarray) -> np.ndarray:
-    """Raise ``ValueError`` on NaN or infinity, reading a block of rows at a time."""
+def check_finite_in_chunks(
+    name: str, array: np.ndarray, dtype: np.dtype | None = None
+) -> np.ndarray:
+    """Raise ``ValueError`` on NaN or infinity, or a value that overflows
+    ``dtype`` (the dtype it will be cast to), reading a block of rows at a time."""
     if np.issubdtype(array.dtype, np.floating):
         for start in range(0, len(array), FINITE_CHECK_ROWS):
-            if not np.isfinite(array[start : start + FINITE_CHECK_ROWS]).all():
+            block = array[start : start + FINITE_CHECK_ROWS]
+            if not np.isfinite(block).all():
                 raise ValueError(
                     f"{name}: expected finite values. Received NaN or infinity in "
                     f"rows {start}..{min(start + FINITE_CHECK_ROWS, len(array)) - 1}"
                 )
+            if dtype is not None:
+                check_fits(name, block, dtype, start)
     return array
+
+
+def check_fits(name: str, array: np.ndarray, dtype: np.dtype, first_row: int = 0):
+    """Raise ``ValueError`` if a (finite) value of ``array`` overflows ``dtype``."""
+    dtype = np.dtype(dtype)
+    if not np.issubdtype(array.dtype, np.floating):
+        return
+    if np.finfo(array.dtype).max <= np.finfo(dtype).max:
+        return
+    limit = np.finfo(dtype).max
+    too_big = np.abs(array) > limit
+    if too_big.any():
+        index = np.unravel_index(np.argmax(too_big), array.shape)
+        raise ValueError(
+            f"{name}: expected values that fit the model's dtype {dtype} "
+            f"(|x| <= {float(limit):.4g}). Received {float(array[index]):.4g} "
+            f"at row {first_row + int(index[0])}"
+        )
 
 
 class ArrayData:
@@ -167,6 +191,7 @@ def check_arrays(
             f"{y_name}: expected {len(X)} targets, one per row of {x_name}. "
             f"Received {len(y)}"
         )
+    check_fits(y_name, y, model.dtype)
     return X, model.loss.check_targets(y, output_shape(model, X), model.dtype)
 
 
@@ -181,9 +206,13 @@ def check_inputs(model: NeuralNetwork, name: str, X: Any, finite: str) -> np.nda
     if model.input_dtype is None:
         return check_ids(name, X)
     if finite == "now":
-        return model.cast(check_float_array(name, X, min_ndim=2))
+        X = check_float_array(name, X, min_ndim=2)
+        check_fits(name, X, model.input_dtype)
+        return model.cast(X)
     X = check_float_array(name, X, min_ndim=2, check_finite=False)
-    return check_finite_in_chunks(name, X) if finite == "scan" else X
+    if finite == "scan":
+        return check_finite_in_chunks(name, X, model.input_dtype)
+    return X
 
 
 def check_ids(name: str, X: Any) -> np.ndarray:

@@ -350,9 +350,12 @@ class NeuralNetwork:
     def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """One optimizer step on a batch; returns (loss incl. penalty, output).
 
-        Raises ``TrainingDivergedError`` before touching the weights when the
-        loss or a gradient is not finite.
+        Raises ``TrainingDivergedError`` when the loss, a gradient or a
+        weight after the update is not finite; the model (weights, buffers,
+        optimizer state) is then as it was before the step.
         """
+        from nnscratch.engine.training import StepSnapshot, all_finite
+
         # A training forward updates buffers (BatchNorm's running statistics);
         # a diverging step must not leave its statistics behind.
         buffers = [array for _, array in tree.named_arrays(self.layers, "buffers")]
@@ -360,13 +363,20 @@ class NeuralNetwork:
         try:
             loss, output = self.compute_gradients(x, y, training=True)
             params, grads = self.params_and_grads()
-            if not all(np.isfinite(g).all() for g in grads):
+            if not all_finite(grads):
                 raise TrainingDivergedError("a gradient is not finite")
+            # The update itself can overflow (a huge learning rate): check
+            # what it produced and undo it if needed.
+            snapshot = self.__dict__.setdefault("_step_snapshot", StepSnapshot())
+            snapshot.take(params, self.optimizer)
+            self.optimizer.step(params, grads)
+            if not all_finite(params):
+                snapshot.restore(self.optimizer)
+                raise TrainingDivergedError("the update made a weight NaN or infinite")
         except TrainingDivergedError:
             for buffer, before in zip(buffers, saved, strict=True):
                 buffer[...] = before
             raise
-        self.optimizer.step(params, grads)
         return loss, output
 
     def train(self, X: Any, y: Any = None, **options: Any) -> dict[str, list[float]]:

@@ -9,6 +9,7 @@ a loss that is no longer finite.
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import signal
 import sys
@@ -29,8 +30,84 @@ if TYPE_CHECKING:
     from nnscratch.engine.model import NeuralNetwork
 
 
+SMALL_ARRAY = 1 << 16
+"""Arrays up to this size are checked for NaN directly, larger ones by their sum."""
+
+
 class TrainingDivergedError(ArithmeticError):
-    """Raised inside a training step whose loss or gradients are not finite."""
+    """Raised inside a training step whose loss, gradients or resulting
+    weights are not finite."""
+
+
+class TrainingDivergedWarning(RuntimeWarning):
+    """Training stopped because the loss or the weights stopped being finite;
+    the model holds the weights of the last good step."""
+
+
+def all_finite(arrays: list[np.ndarray]) -> bool:
+    """Whether every value of ``arrays`` is finite, cheaply.
+
+    A small array is tested directly; a large one by its sum (finite when
+    every value is, unless it overflows, which the full test then settles),
+    which reads the array once and allocates nothing.
+    """
+    for array in arrays:
+        if array.size <= SMALL_ARRAY:
+            if not np.isfinite(array).all():
+                return False
+            continue
+        with np.errstate(over="ignore", invalid="ignore"):
+            if not (np.isfinite(array.sum()) or np.isfinite(array).all()):
+                return False
+    return True
+
+
+class StepSnapshot:
+    """What one optimizer step changes, kept so that the step can be undone.
+
+    The parameters, the optimizer's per-parameter state and its step count,
+    copied into arrays kept between steps (one copy each, no allocation
+    after the first step).
+    """
+
+    def __init__(self) -> None:
+        self.sources: list[np.ndarray] = []
+        self.copies: list[np.ndarray] = []
+        self.slots: list[tuple[dict, str]] = []
+        self.state: list[dict] | None = None
+        self.iterations = 0
+        self.shapes: list = []
+
+    def take(self, params: list[np.ndarray], optimizer: Any) -> None:
+        """Remember ``params`` and ``optimizer``'s state before a step."""
+        self.state, self.iterations = optimizer.state, optimizer.iterations
+        self.shapes = list(optimizer._shapes)
+        self.slots = [
+            (entry, key) for entry in optimizer.state or [] for key in sorted(entry)
+        ]
+        sources = list(params) + [entry[key] for entry, key in self.slots]
+        # The same arrays as last step (the usual case): copy into the copies.
+        reuse = len(sources) == len(self.sources) and all(
+            map(operator.is_, sources, self.sources)
+        )
+        if reuse:
+            for source, copy in zip(sources, self.copies, strict=True):
+                np.copyto(copy, source)
+        else:
+            self.copies = [np.array(source, copy=True) for source in sources]
+        self.sources = sources
+
+    def restore(self, optimizer: Any) -> None:
+        """Put back what :meth:`take` saw, in the same arrays."""
+        for source, copy in zip(self.sources, self.copies, strict=True):
+            np.copyto(source, copy)
+        n_params = len(self.sources) - len(self.slots)
+        for (entry, key), source in zip(
+            self.slots, self.sources[n_params:], strict=True
+        ):
+            entry[key] = source
+        optimizer.state, optimizer.iterations = self.state, self.iterations
+        optimizer._shapes = self.shapes
 
 
 def fit(
@@ -107,16 +184,44 @@ def fit(
     callbacks = _with_early_stopping(
         callbacks, early_stopping_patience, val_data is not None
     )
-    first_epoch = _begin_run(model, callbacks, resume_from)
+    check_callbacks(callbacks, model, val_data is not None, track)
+    # Everything is checked (the file to resume from included) before the
+    # model changes: a refused call leaves it as it was.
+    saved = None if resume_from is None else _load_run(model, resume_from)
+    first_epoch = 0 if saved is None else saved.epochs_done
     for name, source in (("X", data), ("X_val", val_data)):
         _check_reusable(name, source, epochs - first_epoch)
+    _begin_run(model, callbacks, saved, epochs, verbose)
     run = TrainingRun(model, data, val_data, epochs, batch_size, verbose, callbacks)
     model.tracker = LayerStatsTracker(model) if track else None
     try:
         history = run.run(first_epoch)
     finally:
         model.tracker = None
+        # The copies that let a diverging step be undone live as long as
+        # the run (see NeuralNetwork.train_step).
+        model.__dict__.pop("_step_snapshot", None)
     return model.history if resume_from is not None else history
+
+
+def check_callbacks(
+    callbacks: list, model: NeuralNetwork, has_val: bool, track: bool
+) -> None:
+    """Refuse, before anything trains, a callback that is not one, or one
+    that needs a metric the run will not log (``check_logs``)."""
+    for index, callback in enumerate(callbacks):
+        if not isinstance(callback, Callback):
+            raise ValueError(
+                f"callbacks[{index}]: expected a Callback (e.g. EarlyStopping). "
+                f"Received {type(callback).__name__}"
+            )
+    keys = ["loss"] + (["accuracy"] if model.reports_accuracy else [])
+    keys += [f"val_{key}" for key in keys] if has_val else []
+    keys += [key for callback in callbacks for key in callback.log_keys]
+    for callback in callbacks:
+        check = getattr(callback, "check_logs", None)
+        if check is not None:
+            check(keys, track)
 
 
 def check_verbose(verbose: Any) -> int:
@@ -131,34 +236,44 @@ def check_verbose(verbose: Any) -> int:
 def _begin_run(
     model: NeuralNetwork,
     callbacks: list[Callback],
-    resume_from: str | os.PathLike | None,
-) -> int:
-    """Start (or resume) a run and its callbacks; return the first epoch."""
-    first_epoch, stopper_states = 0, []
-    if resume_from is not None:
-        first_epoch, stopper_states = _resume(model, resume_from)
+    saved: NeuralNetwork | None,
+    epochs: int,
+    verbose: int,
+) -> None:
+    """Start (or resume from ``saved``) a run and its callbacks."""
+    # Before a resumed run installs its optimizer: the rate this run's
+    # optimizer was made with, from which a new schedule starts.
+    params = {
+        "epochs": epochs,
+        "verbose": verbose,
+        "initial_learning_rate": model.optimizer.learning_rate,
+    }
+    stopper_states = []
+    if saved is not None:
+        stopper_states = _install_run(model, saved)
     else:
         model.history, model.epochs_done = {}, 0
     model.stop_training = False
     model.callbacks = callbacks
     for callback in callbacks:
         callback.model = model
+        callback.params = dict(params)
         callback.on_train_begin()
     stoppers = [c for c in callbacks if isinstance(c, EarlyStopping)]
     for stopper, state in zip(stoppers, stopper_states, strict=False):
         stopper.set_state(state)  # after on_train_begin, which resets
-    return first_epoch
 
 
-def _resume(model: NeuralNetwork, path: str | os.PathLike) -> tuple[int, list[dict]]:
-    """Load a saved run into ``model``; return (epochs done, stopper states)."""
+def _load_run(model: NeuralNetwork, path: str | os.PathLike) -> NeuralNetwork:
+    """A saved run of this network, checked; ``model`` is not changed."""
     saved = type(model).load(path)
     mine, theirs = model.get_config(), saved.get_config()
     for key in ("loss_name", "layers"):
         if mine[key] != theirs[key]:
             raise ValueError(
                 f"resume_from: expected a file saved from this network "
-                f"({key} {mine[key]!r}). Received {theirs[key]!r}"
+                f"({key} {str(mine[key])[:200]!r}). Received "
+                f"{str(theirs[key])[:200]!r}"
             )
     if type(saved.optimizer) is not type(model.optimizer):
         raise ValueError(
@@ -170,11 +285,16 @@ def _resume(model: NeuralNetwork, path: str | os.PathLike) -> tuple[int, list[di
             "resume_from: expected a file saved after training. Received "
             "one with no training state"
         )
+    return saved
+
+
+def _install_run(model: NeuralNetwork, saved: NeuralNetwork) -> list[dict]:
+    """Put a loaded run into ``model``; return the early-stopping states."""
     model.set_weights(saved.get_weights())
     model.optimizer.__dict__.update(saved.optimizer.__dict__)
     model.rng.bit_generator.state = saved.rng.bit_generator.state
     model.history, model.epochs_done = saved.history, saved.epochs_done
-    return saved.epochs_done, saved.early_stopping_states
+    return saved.early_stopping_states
 
 
 def _check_reusable(name: str, data: Any, epochs: int) -> None:
@@ -206,29 +326,74 @@ def _with_early_stopping(
     return [stopper, *callbacks]
 
 
+class StopRequested(Exception):  # noqa: N818 (a request, not an error)
+    """The first Ctrl-C: stop after the current batch (not an error)."""
+
+
+class Interrupts:
+    """Ctrl-C during training: the first stops after the batch; a second
+    one raises ``KeyboardInterrupt``, but never inside an update.
+
+    Inside :meth:`atomic` (an optimizer step, the clean-up) a second Ctrl-C
+    is held back and raised when the block ends, so the weights are always
+    those of a whole step. Outside the main thread (where signal handlers
+    cannot be set) Ctrl-C keeps its default behaviour.
+    """
+
+    def __init__(self) -> None:
+        self.presses = 0
+        self.depth = 0
+        self.pending = False
+
+    def pressed(self) -> bool:
+        """Whether Ctrl-C was pressed (stop after this batch)."""
+        return self.presses > 0
+
+    def handle(self, signum: int, frame: Any) -> None:
+        self.presses += 1
+        if self.presses == 1:
+            return
+        if self.depth:
+            self.pending = True
+            return
+        raise KeyboardInterrupt("training aborted by a second Ctrl-C")
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """A block a second Ctrl-C does not cut short; it is raised after."""
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+        if not self.depth and self.pending:
+            self.pending = False
+            raise KeyboardInterrupt(
+                "training aborted by a second Ctrl-C (after a whole step)"
+            )
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[Interrupts]:
+        """Handle SIGINT as above while the block runs."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = signal.signal(signal.SIGINT, self.handle)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
 @contextlib.contextmanager
 def interrupt_after_batch() -> Iterator[Callable[[], bool]]:
     """Turn the first Ctrl-C into a request to stop at the end of the batch.
 
-    Yields a function telling whether Ctrl-C was pressed. Stopping between
-    batches never leaves an optimizer step half applied. A second Ctrl-C
-    interrupts at once, as usual. Outside the main thread (where signal
-    handlers cannot be set) Ctrl-C keeps its default behaviour.
+    Yields a function telling whether Ctrl-C was pressed (see
+    :class:`Interrupts`).
     """
-    pressed = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield pressed.is_set
-        return
-
-    def request_stop(signum: int, frame: Any) -> None:
-        pressed.set()
-        signal.signal(signal.SIGINT, previous)
-
-    previous = signal.signal(signal.SIGINT, request_stop)
-    try:
-        yield pressed.is_set
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with Interrupts().installed() as interrupts:
+        yield interrupts.pressed
 
 
 class TrainingRun:
@@ -264,15 +429,16 @@ class TrainingRun:
         self.batch_size = batch_size
         self.verbose = verbose
         self.callbacks = callbacks
+        self.interrupts = Interrupts()
 
     def run(self, first_epoch: int) -> dict[str, list[float]]:
         """Train epochs ``first_epoch .. epochs - 1``; return their history."""
         model = self.model
         history: dict[str, list[float]] = {}
-        try:
-            with interrupt_after_batch() as interrupted:
+        with self.interrupts.installed():
+            try:
                 for epoch in range(first_epoch, self.epochs):
-                    logs = self.run_epoch(epoch, interrupted)
+                    logs = self.run_epoch(epoch, self.interrupts.pressed)
                     # Recorded before the callbacks run, so that a checkpoint
                     # saved by one of them includes this epoch ...
                     self.record(history, logs)
@@ -286,12 +452,20 @@ class TrainingRun:
                     )
                     if model.stop_training:
                         break
-        except KeyboardInterrupt:
-            self.say("Training interrupted: returning the history so far.")
-        except TrainingDivergedError as error:
-            warnings.warn(str(error), RuntimeWarning, stacklevel=4)
-        for callback in self.callbacks:
-            callback.on_train_end()
+            except (StopRequested, KeyboardInterrupt):
+                # A second Ctrl-C (through the handler) aborts: raised, after
+                # a whole step. A first one, or a KeyboardInterrupt raised by
+                # other code between steps, stops after the batch.
+                if self.interrupts.presses >= 2:
+                    raise
+                self.say("Training interrupted: returning the history so far.")
+            except TrainingDivergedError as error:
+                warnings.warn(str(error), TrainingDivergedWarning, stacklevel=4)
+            # A second Ctrl-C during the clean-up (best weights put back) is
+            # raised once it is done, never swallowed.
+            with self.interrupts.atomic():
+                for callback in self.callbacks:
+                    callback.on_train_end()
         return history
 
     def record(self, history: dict, logs: dict[str, float]) -> None:
@@ -317,11 +491,16 @@ class TrainingRun:
                 progress.update(1)
                 progress.set_postfix(self.epoch_logs(totals), refresh=False)
             if interrupted():
-                raise KeyboardInterrupt
+                raise StopRequested
         logs = self.epoch_logs(totals)
         if self.val_data is not None:
             scores = self.model.score(self.val_data)
             logs.update({f"val_{key}": value for key, value in scores.items()})
+        if any("learning_rate" in c.log_keys for c in self.callbacks):
+            # The rate this epoch used, in the logs before any callback runs,
+            # so that a checkpoint saved by one of them holds it whatever
+            # the callbacks' order.
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
         progress_logs = dict(logs)
         if self.model.tracker is not None:
             logs.update(self.model.tracker.epoch_stats())
@@ -339,7 +518,7 @@ class TrainingRun:
         """One optimizer step; a non-finite loss names where it happened."""
         # Overflow in a diverging network is reported by TrainingDivergedError.
         tracker = self.model.tracker
-        with np.errstate(over="ignore", invalid="ignore"):
+        with self.interrupts.atomic(), np.errstate(over="ignore", invalid="ignore"):
             try:
                 if tracker is None:
                     return self.model.train_step(x_batch, y_batch)

@@ -29,6 +29,7 @@ Whatever the file holds, the outcome is a model or a ``ValueError``.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from typing import Any
@@ -37,11 +38,22 @@ import numpy as np
 
 from nnscratch.core.registry import layer_from_config
 from nnscratch.core.tree import declared_shapes, walk
-from nnscratch.saving.npz import ARCHIVE_ERRORS, NpzReader, open_npz, write_npz
+from nnscratch.saving.npz import (
+    ARCHIVE_ERRORS,
+    NpzReader,
+    open_npz,
+    short,
+    write_npz,
+)
 from nnscratch.saving.schema import FORMAT, VERSION, check_config
 
 CONFIG_KEY = "__config__"
 MAX_CONFIG_BYTES = 1 << 24
+
+
+class ModelFileNotFoundError(FileNotFoundError, ValueError):
+    """``load`` of a path where there is no file: a ``FileNotFoundError``,
+    and also the ``ValueError`` that every refused load is."""
 
 
 def file_keys(layers: list) -> dict[str, str]:
@@ -104,23 +116,42 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
     if model.epochs_done:
         config["training"], training_arrays = training_state(model)
         arrays.update(training_arrays)
+    _check_finite_arrays(arrays)
     arrays[CONFIG_KEY] = np.array(json.dumps(config))
     write_npz(path, arrays)
+
+
+def _check_finite_arrays(arrays: dict[str, np.ndarray]) -> None:
+    """Refuse to write a model that no load would accept: NaN or infinity
+    in a weight, a buffer or the training state. One sum per array is the
+    cheap test (a sum is finite when every term is, barring overflow)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        for name, array in arrays.items():
+            if np.isfinite(array.sum()) or np.isfinite(array).all():
+                continue
+            raise ValueError(
+                f"cannot save a model holding NaN or infinity (in {name}); "
+                "no load would accept the file, so nothing was written"
+            )
 
 
 def load_model(path: str | os.PathLike, model_class: type) -> Any:
     """Rebuild a model of ``model_class`` from ``path``; any doubt about the
     file is a ``ValueError``."""
-    shown = repr(os.fspath(path))
+    shown = short(repr(os.fspath(path)), 200)
     try:
         with open_npz(path) as reader:
             return _rebuild(reader, model_class)
+    except FileNotFoundError:
+        raise ModelFileNotFoundError(
+            errno.ENOENT, f"cannot load model from {shown}: no such file"
+        ) from None
     except ValueError as error:
         raise ValueError(f"cannot load model from {shown}: {error}") from None
     except ARCHIVE_ERRORS as error:
         raise ValueError(
             f"cannot load model from {shown}: the file is not a valid "
-            f"nnscratch model ({type(error).__name__}: {error})"
+            f"nnscratch model ({type(error).__name__}: {short(str(error), 200)})"
         ) from None
 
 
@@ -155,7 +186,8 @@ def _expect_entries(expected: set[str], found: set[str], partial: bool) -> None:
     if missing or extra:
         raise ValueError(
             f"expected the arrays the architecture declares. Missing: "
-            f"{missing[:10]}; unexpected: {extra[:10]}"
+            f"{[short(n) for n in missing[:10]]}; unexpected: "
+            f"{[short(n) for n in extra[:10]]}"
             + (" ..." if len(missing) > 10 or len(extra) > 10 else "")
         )
 

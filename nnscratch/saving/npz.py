@@ -10,10 +10,12 @@ module knows nothing about models.
 from __future__ import annotations
 
 import ast
+import errno
 import lzma
 import math
 import os
 import re
+import stat
 import struct
 import zipfile
 import zlib
@@ -23,12 +25,19 @@ from typing import IO
 
 import numpy as np
 
-from nnscratch.utils.io import atomic_write
+from nnscratch.utils.io import atomic_write, file_kind
 
 NPY_MAGIC = b"\x93NUMPY"
 MAX_HEADER_BYTES = 65536
 """Room for an ``.npy`` header beyond the array bytes themselves."""
 MAX_FLOAT_BYTES = np.dtype(np.longdouble).itemsize
+MAX_HOLE_BYTES = 1 << 20
+"""Bytes of holes (parts of a sparse file that are not on disk) tolerated:
+none in a file ``np.savez`` wrote; a hole reads as zeros it never held."""
+MAX_EXTENTS = 100_000
+"""Data extents of a sparse file looked at before the rest counts as holes."""
+DEFLATE_MAX_RATIO = 1032
+"""The most that deflate can expand data: ``file_size / compress_size``."""
 
 # What zipfile raises for a damaged archive, besides ValueError: a bad CRC or
 # header, a compression method it cannot undo, data that does not inflate.
@@ -63,6 +72,7 @@ class NpzReader:
         self.entries = {info.filename.removesuffix(".npy"): info for info in infos}
         if len(self.entries) != len(infos):
             raise ValueError("expected every entry once. Received a name twice")
+        check_entries_fit(infos, file_bytes)
 
     def names(self) -> set[str]:
         """The array names in the archive (``'x.npy'`` holds array ``'x'``)."""
@@ -125,8 +135,8 @@ class NpzReader:
         if dtype.kind != kind or declared_shape != shape:
             expected = {"f": "a float array", "U": "a JSON string"}[kind]
             raise ValueError(
-                f"{name}: expected {expected} of shape {shape}. Received "
-                f"{dtype} of shape {declared_shape}"
+                f"{short(name)}: expected {expected} of shape {shape}. Received "
+                f"{dtype} of shape {short(declared_shape)}"
             )
         data_bytes = math.prod(shape) * dtype.itemsize
         if max_bytes and data_bytes > max_bytes:
@@ -142,16 +152,108 @@ class NpzReader:
         return dtype, fortran_order
 
 
+def short(value: object, limit: int = 80) -> str:
+    """``value`` (a name, a shape) for a message, cut to ``limit`` characters."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_entries_fit(infos: list[zipfile.ZipInfo], file_bytes: int) -> None:
+    """Refuse entries that claim more data than the archive holds.
+
+    Each entry's stored bytes lie inside the file and, all together, fit in
+    it (entries that share their bytes would multiply them); a stored entry
+    holds exactly its size, and a deflated one expands at most as far as
+    deflate can. So what reading an archive allocates is bounded by the
+    file's size (times deflate's ratio), whatever its entries declare.
+    """
+    total = 0
+    for info in infos:
+        name = short(info.filename)
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ValueError(
+                f"{name}: expected a stored or deflated entry (as np.savez and "
+                f"np.savez_compressed write). Received compression {info.compress_type}"
+            )
+        ratio = 1 if info.compress_type == zipfile.ZIP_STORED else DEFLATE_MAX_RATIO
+        if info.file_size > info.compress_size * ratio + 64:
+            raise ValueError(
+                f"{name}: declares {info.file_size} bytes from {info.compress_size} "
+                "stored bytes, more than its compression can hold"
+            )
+        if info.header_offset + info.compress_size > file_bytes:
+            raise ValueError(
+                f"{name}: declares data beyond the end of the {file_bytes}-byte file"
+            )
+        total += info.compress_size
+    if total > file_bytes:
+        raise ValueError(
+            f"expected entries that fit in the {file_bytes}-byte file. Received "
+            f"{total} bytes of entries (entries sharing their data)"
+        )
+
+
+def hole_bytes(fd: int, size: int) -> int:
+    """Bytes of ``fd`` (of ``size`` bytes) that are holes, not on disk.
+
+    Walks the data extents with ``SEEK_DATA``/``SEEK_HOLE``; where the file
+    system cannot tell, it reports no holes. Leaves the offset where it was.
+    """
+    start, holes, position = os.lseek(fd, 0, os.SEEK_CUR), 0, 0
+    try:
+        for _ in range(MAX_EXTENTS):
+            if position >= size:
+                return holes
+            data = os.lseek(fd, position, os.SEEK_DATA)
+            holes += data - position
+            position = os.lseek(fd, data, os.SEEK_HOLE)
+        return holes + max(size - position, 0)
+    except OSError as error:
+        # ENXIO: no data after ``position``, the rest is a hole.
+        return holes + size - position if error.errno == errno.ENXIO else 0
+    finally:
+        os.lseek(fd, start, os.SEEK_SET)
+
+
+def open_regular(path: str | os.PathLike) -> IO[bytes]:
+    """Open ``path`` for reading if it is a regular file (never blocking on
+    a FIFO); a missing file is a ``FileNotFoundError``, anything else that
+    is not a regular file (a directory, ``/dev/zero``, a FIFO) a ``ValueError``.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            errno.ENOENT, "no such file", short(os.fspath(path), 200)
+        ) from None
+    except IsADirectoryError:
+        raise ValueError("expected a regular file. Received a directory") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise ValueError(f"expected a regular file. Received {file_kind(mode)}")
+    return os.fdopen(fd, "rb")
+
+
 @contextmanager
 def open_npz(path: str | os.PathLike) -> Iterator[NpzReader]:
-    """Open ``path`` as an ``.npz`` archive; a ``ValueError`` if it is not one."""
+    """Open ``path`` as an ``.npz`` archive; a ``ValueError`` if it is not one
+    (or is not a regular file, or is sparse), ``FileNotFoundError`` if missing."""
     # Opening the file ourselves closes it even when reading fails midway.
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        holes = hole_bytes(handle.fileno(), size)
+        if holes > MAX_HOLE_BYTES:
+            raise ValueError(
+                f"expected a file whose bytes are on disk. Received a sparse "
+                f"file: {holes} of its {size} bytes are holes"
+            )
         if not zipfile.is_zipfile(handle):
             raise ValueError("expected an .npz (zip) archive; this is not one")
         handle.seek(0)
         with zipfile.ZipFile(handle) as archive:
-            yield NpzReader(archive, os.fstat(handle.fileno()).st_size)
+            yield NpzReader(archive, size)
 
 
 def read_npy_header(entry: IO[bytes], key: str) -> tuple[int, np.dtype, tuple, bool]:
@@ -217,4 +319,4 @@ def plain_dtype(descr: str, key: str) -> np.dtype:
             return np.dtype(descr)
     except TypeError:  # a size the kind does not have, e.g. 'f3'
         pass
-    raise ValueError(f"{key}: expected a plain array dtype. Received {descr!r}")
+    raise ValueError(f"{key}: expected a plain array dtype. Received {short(descr)!r}")

@@ -39,6 +39,13 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _is_float_like(value: Any) -> bool:
+    """A float, or an integer a float holds (``float(2**1100)`` overflows)."""
+    return isinstance(value, float) or is_int(
+        abs(value) if _is_number(value) else None, 0, 2**63 - 1
+    )
+
+
 def expect(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
@@ -152,7 +159,7 @@ def check_training(training: Any) -> None:
     expect(
         isinstance(history, dict)
         and all(
-            isinstance(values, list) and all(_is_number(v) for v in values)
+            isinstance(values, list) and all(_is_float_like(v) for v in values)
             for values in history.values()
         ),
         "expected the history as lists of numbers",
@@ -192,7 +199,7 @@ def check_training(training: Any) -> None:
         and all(
             isinstance(state, dict)
             and is_int(state.get("wait"), 0, 2**63 - 1)
-            and _is_number(state.get("best"))
+            and _is_float_like(state.get("best"))
             and "best_epoch" in state
             and (state["best_epoch"] is None or is_int(state["best_epoch"], 0))
             and isinstance(state.get("has_best_weights"), bool)

@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+import array
 import contextlib
 import csv
 import zipfile
@@ -81,31 +82,63 @@ def read_npz(path: Path, keys: Sequence[str]) -> list[np.ndarray]:
 
 
 def read_csv(path: Path) -> tuple[list[str], np.ndarray]:
-    """Header names and the numbers below them, shaped (rows, columns)."""
+    """Header names and the numbers below them, shaped (rows, columns).
+
+    Rows are converted as they are read, so memory is the numbers (8 bytes
+    a cell) plus one row of text, not the whole file as Python strings.
+    """
+    header, numbers = None, array.array("d")
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = [row for row in csv.reader(handle) if any(c.strip() for c in row)]
+            for line, row in enumerate(csv.reader(handle), start=1):
+                if not any(cell.strip() for cell in row):
+                    continue
+                if header is None:
+                    header = _checked_header(path, row)
+                    continue
+                numbers.extend(_numbers(path, header, line, row))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise ValueError(f"{path}: cannot read it as CSV text ({error})") from None
-    if len(rows) < 2:
+    if header is None or not numbers:
         raise ValueError(f"{path}: expected a header row and at least one data row")
-    header = [name.strip() for name in rows[0]]
-    values = np.empty((len(rows) - 1, len(header)))
-    for line, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
+    # (rows * columns,) -> (rows, columns); a copy NumPy owns.
+    return header, np.array(numbers).reshape(-1, len(header))
+
+
+def _checked_header(path: Path, row: list[str]) -> list[str]:
+    """The header's names, each once."""
+    header = [name.strip() for name in row]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        shown = ", ".join(repr(name[:40]) for name in repeated[:5])
+        raise ValueError(
+            f"{path}: expected each column name once in the header. Received "
+            f"{shown} more than once"
+        )
+    return header
+
+
+def _numbers(path: Path, header: list[str], line: int, row: list[str]) -> list[float]:
+    """One data row as floats; a cell that is not a plain number is refused."""
+    if len(row) != len(header):
+        raise ValueError(
+            f"{path}: line {line}: expected {len(header)} cells, as in the "
+            f"header. Received {len(row)}"
+        )
+    values = []
+    for column, cell in enumerate(row):
+        try:
+            # float() also reads '1_000' (Python's digit grouping): not a
+            # number in a CSV file.
+            if "_" in cell:
+                raise ValueError
+            values.append(float(cell))
+        except ValueError:
             raise ValueError(
-                f"{path}: line {line}: expected {len(header)} cells, as in the "
-                f"header. Received {len(row)}"
-            )
-        for column, cell in enumerate(row):
-            try:
-                values[line - 2, column] = float(cell)
-            except ValueError:
-                raise ValueError(
-                    f"{path}: line {line}, column {header[column]!r}: expected a "
-                    f"number. Received {cell!r}"
-                ) from None
-    return header, values
+                f"{path}: line {line}, column {header[column][:40]!r}: expected "
+                f"a number. Received {cell[:40]!r}"
+            ) from None
+    return values
 
 
 def _column_index(path: Path, header: list[str], target: str) -> int:

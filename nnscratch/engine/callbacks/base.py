@@ -43,6 +43,12 @@ class Callback:
     """
 
     model: NeuralNetwork
+    params: dict[str, Any]
+    """Set before ``on_train_begin``, as in Keras: ``epochs``, ``verbose``
+    and ``initial_learning_rate`` (the optimizer's rate before a resumed
+    run installed its own)."""
+    log_keys: tuple[str, ...] = ()
+    """The ``logs`` keys this callback adds at the end of an epoch."""
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         """Called once before the first epoch of every ``train`` call."""

@@ -75,9 +75,16 @@ class LearningRateScheduler(Callback):
             )
         )
 
+    log_keys = ("learning_rate",)
+
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if self.initial_learning_rate is None:
-            self.initial_learning_rate = self.model.optimizer.learning_rate
+            # The rate the run's optimizer was made with: on resume, the
+            # optimizer then holds an already scheduled rate.
+            params = getattr(self, "params", {})
+            self.initial_learning_rate = params.get(
+                "initial_learning_rate", self.model.optimizer.learning_rate
+            )
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         rate = self.schedule(epoch, self.initial_learning_rate)

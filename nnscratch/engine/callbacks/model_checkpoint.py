@@ -7,6 +7,7 @@ killed while writing leaves the previous file whole.
 from __future__ import annotations
 
 import os
+import string
 from typing import Any
 
 from nnscratch.engine.callbacks.base import MonitorCallback
@@ -56,6 +57,39 @@ class ModelCheckpoint(MonitorCallback):
         self.path = os.fspath(path)
         self.save_best_only = bool(save_best_only)
         self.saved: list[str] = []
+
+    def check_logs(self, keys: list[str], track: bool = False) -> None:
+        """Refuse, before training, a path whose fields the run will not log
+        (``{val_loss}`` without validation data) or cannot format."""
+        try:
+            fields = {
+                name.split(".")[0].split("[")[0]
+                for _, name, _, _ in string.Formatter().parse(self.path)
+                if name is not None
+            }
+        except ValueError as error:
+            raise ValueError(f"ModelCheckpoint path: {error}") from None
+        available = {"epoch", *keys}
+        missing = sorted(fields - available) if not track else []
+        if missing:
+            raise ValueError(
+                f"ModelCheckpoint path {self.path!r}: expected fields from the "
+                f"logs this run writes ({', '.join(sorted(available))}). "
+                f"Received {', '.join('{' + name + '}' for name in missing)}"
+                + (
+                    " (validation data gives val_* keys)"
+                    if any(name.startswith("val_") for name in missing)
+                    else ""
+                )
+            )
+        try:
+            self.path.format(epoch=1, **dict.fromkeys(keys, 0.5))
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError) as error:
+            if not track:
+                raise ValueError(
+                    f"ModelCheckpoint path {self.path!r}: cannot be formatted "
+                    f"from the logs ({type(error).__name__}: {error})"
+                ) from None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}

@@ -92,6 +92,8 @@ class ReduceLROnPlateau(MonitorCallback):
         self.min_lr = check_float_in_range("min_lr", min_lr, 0.0, np.inf)
         self.on_train_begin()
 
+    log_keys = ("learning_rate",)
+
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.reset_best()
         self.wait = 0
