@@ -436,6 +436,66 @@ def test_a_fresh_scheduler_on_resume_continues_the_schedule(toy, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def dropout_mlp(seed=0):
+    from nnscratch import Dropout
+
+    model = NeuralNetwork("bce", Adam(0.01), seed=seed)
+    for layer in (Dense(2, 16), Activation("relu"), Dropout(0.2), Dense(16, 1)):
+        model.add(layer)
+    model.add(Activation("sigmoid"))
+    return model
+
+
+@pytest.mark.parametrize("stop_at", [(0, 2), (1, 0), (1, 5)])
+def test_saving_after_a_mid_epoch_ctrl_c_resumes_exactly(toy, tmp_path, stop_at):
+    hostile(f"save after Ctrl-C at epoch {stop_at[0]}, batch {stop_at[1]}")
+    X, y, _, _ = toy
+    whole = dropout_mlp()
+    whole.train(X, y, epochs=3, batch_size=16, verbose=0)
+
+    class CtrlC(Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_batch_end(self, batch, logs=None):
+            if (self.epoch, batch) == stop_at:
+                raise KeyboardInterrupt
+
+    cut = dropout_mlp()
+    cut.train(X, y, epochs=3, batch_size=16, verbose=0, callbacks=[CtrlC()])
+    path = tmp_path / "cut.npz"
+    cut.save(path)
+    resumed = dropout_mlp(seed=5)
+    history = resumed.train(X, y, epochs=3, batch_size=16, verbose=0, resume_from=path)
+    assert resumed.optimizer.iterations == whole.optimizer.iterations
+    for a, b in zip(resumed.get_weights(), whole.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(history["loss"], whole.history["loss"], rtol=1e-12)
+
+
+def test_a_forged_epoch_position_is_refused(toy, tmp_path):
+    hostile("checkpoint with a forged epoch position")
+    X, y, _, _ = toy
+    model = dropout_mlp()
+
+    class CtrlC(Callback):
+        def on_batch_end(self, batch, logs=None):
+            if batch == 3:
+                raise KeyboardInterrupt
+
+    model.train(X, y, epochs=2, batch_size=16, verbose=0, callbacks=[CtrlC()])
+    path = tmp_path / "cut.npz"
+    model.save(path)
+    with np.load(path) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    config = json.loads(str(arrays["__config__"]))
+    config["training"]["epoch_position"]["batches_done"] = 2**1100
+    arrays["__config__"] = np.array(json.dumps(config))
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="epoch_position"):
+        NeuralNetwork.load(path)
+
+
 # ------------------------------------------------ 9. absurd numbers in a file
 @pytest.mark.parametrize(
     "edit",

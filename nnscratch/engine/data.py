@@ -87,16 +87,17 @@ class ArrayData:
         self.n_samples = len(X)
 
     def batches(
-        self, batch_size: int, rng: np.random.Generator | None = None
+        self, batch_size: int, rng: np.random.Generator | None = None, skip: int = 0
     ) -> Iterator[Batch]:
-        """Yield ``(x, y)`` batches: shuffled with ``rng``, in order without.
+        """Yield ``(x, y)`` batches: shuffled with ``rng``, in order without;
+        the first ``skip`` batches are left out (a resumed epoch).
 
         Indices within a shuffled batch are sorted, so a memory-mapped ``X``
         is read front to back; the order within a batch does not change the
         (summed) gradient.
         """
         order = None if rng is None else rng.permutation(self.n_samples)
-        for start in range(0, self.n_samples, batch_size):
+        for start in range(skip * batch_size, self.n_samples, batch_size):
             if order is None:
                 rows = slice(start, start + batch_size)
             else:

@@ -9,6 +9,7 @@ a loss that is no longer finite.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import operator
 import os
 import signal
@@ -253,6 +254,7 @@ def _begin_run(
         stopper_states = _install_run(model, saved)
     else:
         model.history, model.epochs_done = {}, 0
+        model.__dict__.pop("epoch_position", None)
     model.stop_training = False
     model.callbacks = callbacks
     for callback in callbacks:
@@ -280,7 +282,7 @@ def _load_run(model: NeuralNetwork, path: str | os.PathLike) -> NeuralNetwork:
             f"resume_from: expected a {type(model.optimizer).__name__} run. "
             f"Received a {type(saved.optimizer).__name__} run"
         )
-    if saved.epochs_done == 0:
+    if saved.epochs_done == 0 and saved.__dict__.get("epoch_position") is None:
         raise ValueError(
             "resume_from: expected a file saved after training. Received "
             "one with no training state"
@@ -294,6 +296,9 @@ def _install_run(model: NeuralNetwork, saved: NeuralNetwork) -> list[dict]:
     model.optimizer.__dict__.update(saved.optimizer.__dict__)
     model.rng.bit_generator.state = saved.rng.bit_generator.state
     model.history, model.epochs_done = saved.history, saved.epochs_done
+    position = saved.__dict__.get("epoch_position")
+    if position is not None:
+        model.epoch_position = position
     return saved.early_stopping_states
 
 
@@ -475,23 +480,47 @@ class TrainingRun:
             self.model.history.setdefault(key, []).append(value)
 
     def run_epoch(self, epoch: int, interrupted: Callable[[], bool]) -> dict:
-        """One pass over the shuffled training data, then validation."""
+        """One pass over the shuffled training data, then validation.
+
+        An epoch cut short by Ctrl-C leaves ``model.epoch_position`` (where
+        it stopped); a run resumed from a file saved then finishes that
+        epoch exactly: the same shuffled order, the batches not yet done.
+        """
         for callback in self.callbacks:
             callback.on_epoch_begin(epoch)
+        model = self.model
         progress = self.progress_bar(epoch)
+        position = model.__dict__.pop("epoch_position", None)
+        if position is not None and position["epoch"] != epoch:
+            position = None
         totals = {"samples": 0, "loss": 0.0, "correct": 0.0}
-        batches = self.data.batches(self.batch_size, self.model.rng)
-        for batch, (x_batch, y_batch) in enumerate(batches):
-            loss, output = self.step(x_batch, y_batch, epoch, batch)
-            self.accumulate(totals, loss, output, y_batch)
-            logs = {"loss": loss}
-            for callback in self.callbacks:
-                callback.on_batch_end(batch, logs)
-            if progress is not None:
-                progress.update(1)
-                progress.set_postfix(self.epoch_logs(totals), refresh=False)
-            if interrupted():
-                raise StopRequested
+        start_batch, rng_at_start = 0, model.rng.bit_generator.state
+        if position is not None:
+            totals = dict(position["totals"])
+            start_batch, rng_at_start = position["batches_done"], position["rng"]
+        batches = self.resumed_batches(position)
+        batch = start_batch - 1
+        try:
+            for batch, (x_batch, y_batch) in enumerate(batches, start=start_batch):
+                loss, output = self.step(x_batch, y_batch, epoch, batch)
+                self.accumulate(totals, loss, output, y_batch)
+                logs = {"loss": loss}
+                for callback in self.callbacks:
+                    callback.on_batch_end(batch, logs)
+                if progress is not None:
+                    progress.update(1)
+                    progress.set_postfix(self.epoch_logs(totals), refresh=False)
+                if interrupted():
+                    raise StopRequested
+        except (StopRequested, KeyboardInterrupt):
+            if batch >= start_batch:
+                model.epoch_position = {
+                    "epoch": epoch,
+                    "batches_done": batch + 1,
+                    "rng": rng_at_start,
+                    "totals": totals,
+                }
+            raise
         logs = self.epoch_logs(totals)
         if self.val_data is not None:
             scores = self.model.score(self.val_data)
@@ -531,6 +560,27 @@ class TrainingRun:
                     f"Training stopped at epoch {epoch + 1}, batch {batch + 1}: "
                     f"{error}. The weights of the last good step are kept."
                 ) from None
+
+    def resumed_batches(self, position: dict | None) -> Iterator:
+        """This epoch's batches, from where ``position`` says it stopped.
+
+        The shuffled order is drawn from the generator's state at the
+        epoch's start, then the generator continues from where it was
+        (dropout masks) and the batches already done are skipped.
+        """
+        rng = self.model.rng
+        if position is None:
+            return self.data.batches(self.batch_size, rng)
+        now = rng.bit_generator.state
+        rng.bit_generator.state = position["rng"]
+        skip = position["batches_done"]
+        if isinstance(self.data, ArrayData):
+            batches = self.data.batches(self.batch_size, rng, skip=skip)
+            first = next(batches, None)  # draws the order
+            rng.bit_generator.state = now
+            return itertools.chain([] if first is None else [first], batches)
+        rng.bit_generator.state = now
+        return itertools.islice(self.data.batches(self.batch_size, rng), skip, None)
 
     def accumulate(self, totals: dict, loss: float, output: np.ndarray, y: Any) -> None:
         """Add a batch to the running, sample-weighted epoch means."""

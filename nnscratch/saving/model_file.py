@@ -86,6 +86,7 @@ def training_state(model: Any) -> tuple[dict, dict[str, np.ndarray]]:
         stoppers.append({**state, "has_best_weights": stopper.best_weights is not None})
     config = {
         "epochs_done": model.epochs_done,
+        "epoch_position": model.__dict__.get("epoch_position"),
         "history": model.history,
         "rng": model.rng.bit_generator.state,
         "optimizer": {
@@ -113,7 +114,7 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
     config = {"format": FORMAT, "version": VERSION, **model.get_config()}
     keys = file_keys(model.layers)
     arrays = {keys[name]: array for name, array in model.state_dict().items()}
-    if model.epochs_done:
+    if model.epochs_done or model.__dict__.get("epoch_position") is not None:
         config["training"], training_arrays = training_state(model)
         arrays.update(training_arrays)
     _check_finite_arrays(arrays)
@@ -217,6 +218,8 @@ def _restore_training(model: Any, training: dict) -> dict[str, np.ndarray]:
     """
     model.rng.bit_generator.state = training["rng"]
     model.epochs_done, model.history = training["epochs_done"], training["history"]
+    if training.get("epoch_position") is not None:
+        model.epoch_position = training["epoch_position"]
     targets = _restore_optimizer(model, training["optimizer"])
     for j, state in enumerate(training["early_stopping"]):
         weights = None

@@ -151,10 +151,13 @@ def check_training(training: Any) -> None:
     """The training state: counters, history, generator, optimizer, stoppers."""
     expect(isinstance(training, dict), "expected 'training' to be a JSON object")
     epochs_done = training.get("epochs_done")
+    position = training.get("epoch_position")
     expect(
-        is_int(epochs_done, 1, 2**63 - 1),
+        is_int(epochs_done, 0 if position is not None else 1, 2**63 - 1),
         f"expected epochs_done >= 1. Received {short(epochs_done)}",
     )
+    if position is not None:
+        check_position(position, epochs_done)
     history = training.get("history")
     expect(
         isinstance(history, dict)
@@ -164,18 +167,7 @@ def check_training(training: Any) -> None:
         ),
         "expected the history as lists of numbers",
     )
-    rng = training.get("rng")
-    state = rng.get("state") if isinstance(rng, dict) else None
-    expect(
-        isinstance(state, dict)
-        and rng.get("bit_generator") == "PCG64"
-        and is_int(state.get("state"), 0, 2**128 - 1)
-        and is_int(state.get("inc"), 0, 2**128 - 1)
-        and is_int(rng.get("has_uint32"), 0, 1)
-        and is_int(rng.get("uinteger"), 0, 2**32 - 1),
-        "expected a PCG64 generator state: 128-bit 'state' and 'inc', "
-        "'has_uint32' 0 or 1 and a 32-bit 'uinteger'",
-    )
+    check_rng(training.get("rng"))
     optimizer = training.get("optimizer")
     names = optimizer.get("state") if isinstance(optimizer, dict) else None
     expect(
@@ -208,3 +200,37 @@ def check_training(training: Any) -> None:
         "expected 'early_stopping' as a list of {wait, best, best_epoch, "
         "has_best_weights}",
     )
+
+
+def check_rng(rng: Any) -> None:
+    """A PCG64 generator's state, as ``bit_generator.state`` gives it."""
+    state = rng.get("state") if isinstance(rng, dict) else None
+    expect(
+        isinstance(state, dict)
+        and rng.get("bit_generator") == "PCG64"
+        and is_int(state.get("state"), 0, 2**128 - 1)
+        and is_int(state.get("inc"), 0, 2**128 - 1)
+        and is_int(rng.get("has_uint32"), 0, 1)
+        and is_int(rng.get("uinteger"), 0, 2**32 - 1),
+        "expected a PCG64 generator state: 128-bit 'state' and 'inc', "
+        "'has_uint32' 0 or 1 and a 32-bit 'uinteger'",
+    )
+
+
+def check_position(position: Any, epochs_done: int) -> None:
+    """Where an interrupted epoch stopped: that epoch, the batches done, the
+    generator's state at its start, and its running sums."""
+    totals = position.get("totals") if isinstance(position, dict) else None
+    expect(
+        isinstance(position, dict)
+        and set(position) == {"epoch", "batches_done", "rng", "totals"}
+        and position["epoch"] == epochs_done
+        and is_int(position["batches_done"], 1, 2**63 - 1)
+        and isinstance(totals, dict)
+        and set(totals) == {"samples", "loss", "correct"}
+        and is_int(totals["samples"], 0, 2**63 - 1)
+        and all(_is_float_like(totals[key]) for key in ("loss", "correct")),
+        "expected 'epoch_position' as {epoch (= epochs_done), batches_done, "
+        "rng, totals {samples, loss, correct}}",
+    )
+    check_rng(position["rng"])
