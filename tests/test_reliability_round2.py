@@ -5,6 +5,7 @@ instead of swapping."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -136,7 +137,7 @@ def write_zip(path, entries, holes=None):
                 size, crc = len(header) + length, 0
             else:
                 size, crc = len(data), zlib.crc32(data)
-            central += _central(key, crc, size, position)
+            central += _central(key, crc, size, position) + key
             handle.write(_local(key, crc, size) + key)
             if isinstance(data, tuple):
                 handle.write(data[0])
@@ -560,11 +561,16 @@ def test_messages_stay_short_for_archives_of_many_long_names(tmp_path):
     hostile("archive of 2000 entries with 5000-character names")
     path = tmp_path / "many.npz"
     entries = {"__config__.npy": config_entry(huge_dense_config(2))}
+    for name, shape in (("W", (2, 2)), ("b", (2,))):
+        buffer = io.BytesIO()
+        np.save(buffer, np.zeros(shape, np.float32))
+        entries[f"layers.0.params.{name}.npy"] = buffer.getvalue()
     for i in range(2000):
         entries[f"{i}{'x' * 5000}.npy"] = npy_header("<f4", (0,))
     write_zip(path, entries)
     with pytest.raises(ValueError) as error:
         NeuralNetwork.load(path)
+    assert "unexpected" in str(error.value)
     assert len(str(error.value)) < 2000
 
 
