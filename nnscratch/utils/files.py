@@ -21,10 +21,11 @@ Examples
 from __future__ import annotations
 
 import array
+import collections
 import contextlib
 import csv
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -108,8 +109,9 @@ def read_csv(path: Path) -> tuple[list[str], np.ndarray]:
 def _checked_header(path: Path, row: list[str]) -> list[str]:
     """The header's names, each once."""
     header = [name.strip() for name in row]
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
+    if len(set(header)) != len(header):
+        counts = collections.Counter(header)
+        repeated = sorted(name for name, count in counts.items() if count > 1)
         shown = ", ".join(repr(name[:40]) for name in repeated[:5])
         raise ValueError(
             f"{path}: expected each column name once in the header. Received "
@@ -118,27 +120,29 @@ def _checked_header(path: Path, row: list[str]) -> list[str]:
     return header
 
 
-def _numbers(path: Path, header: list[str], line: int, row: list[str]) -> list[float]:
-    """One data row as floats; a cell that is not a plain number is refused."""
+def _numbers(
+    path: Path, header: list[str], line: int, row: list[str]
+) -> Iterator[float]:
+    """One data row as floats, one at a time (no list of the row's numbers);
+    a cell that is not a plain number is refused."""
     if len(row) != len(header):
         raise ValueError(
             f"{path}: line {line}: expected {len(header)} cells, as in the "
             f"header. Received {len(row)}"
         )
-    values = []
     for column, cell in enumerate(row):
         try:
             # float() also reads '1_000' (Python's digit grouping): not a
             # number in a CSV file.
             if "_" in cell:
                 raise ValueError
-            values.append(float(cell))
+            value = float(cell)
         except ValueError:
             raise ValueError(
                 f"{path}: line {line}, column {header[column][:40]!r}: expected "
                 f"a number. Received {cell[:40]!r}"
             ) from None
-    return values
+        yield value
 
 
 def _column_index(path: Path, header: list[str], target: str) -> int:
