@@ -4,14 +4,14 @@ Run ``python experiments/binary_classification.py [--output-dir DIR]
 [--epochs N] [--seed S]``. It prints the final metrics and writes
 ``history.png`` and ``decision_boundary.png`` into the output folder
 (``outputs/`` by default). The data, the network and its training settings
-are the ``circles`` demo of :mod:`nnscratch.demos`, the same one
+are the ``circles`` demo of :mod:`nnscratch.apps.demos`, the same one
 ``nnscratch demo circles`` runs.
 """
 
 from __future__ import annotations
 
+from nnscratch.apps.demos import DEMOS
 from nnscratch.cli import run_script
-from nnscratch.demos import DEMOS
 
 EXPERIMENT = DEMOS["circles"]
 

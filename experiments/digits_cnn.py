@@ -10,14 +10,14 @@ test images, stratified; expect about 98% test accuracy.
 
 The network has two convolution stages, one more than the ``digits`` demo
 that ``docs/03_cnn_digits.ipynb`` builds step by step (about 97%). Data,
-network and settings are the ``digits_cnn`` demo of :mod:`nnscratch.demos`,
+network and settings are the ``digits_cnn`` demo of :mod:`nnscratch.apps.demos`,
 the same one ``nnscratch demo digits_cnn`` runs.
 """
 
 from __future__ import annotations
 
+from nnscratch.apps.demos import DEMOS
 from nnscratch.cli import run_script
-from nnscratch.demos import DEMOS
 
 EXPERIMENT = DEMOS["digits_cnn"]
 

@@ -9,14 +9,14 @@ default).
 
 The network: a stem convolution with BatchNorm, two residual blocks of
 Conv2D-BatchNorm-ReLU-Conv2D-BatchNorm around an identity path, pooling and a
-Dense classifier (``nnscratch.demos.build_digits_resnet_model``), the same one
+Dense classifier (``nnscratch.apps.demos.build_digits_resnet_model``), the same one
 ``nnscratch demo resnet`` runs.
 """
 
 from __future__ import annotations
 
+from nnscratch.apps.demos import DEMOS
 from nnscratch.cli import run_script
-from nnscratch.demos import DEMOS
 
 EXPERIMENT = DEMOS["resnet"]
 

@@ -10,13 +10,13 @@ test images, stratified; expect about 97% test accuracy (the MLP in
 ``mnist_mlp.py`` reaches about 94%).
 
 Data, network and settings are the ``mnist_cnn`` demo of
-:mod:`nnscratch.demos`, the same one ``nnscratch demo mnist_cnn`` runs.
+:mod:`nnscratch.apps.demos`, the same one ``nnscratch demo mnist_cnn`` runs.
 """
 
 from __future__ import annotations
 
+from nnscratch.apps.demos import DEMOS
 from nnscratch.cli import run_script
-from nnscratch.demos import DEMOS
 
 EXPERIMENT = DEMOS["mnist_cnn"]
 

@@ -10,15 +10,15 @@ validation curves) and 1,000 test images, stratified; expect about 94% test
 accuracy.
 
 The data, the network and its training settings are the ``mnist`` demo of
-:mod:`nnscratch.demos`, the same one ``nnscratch demo mnist`` runs.
+:mod:`nnscratch.apps.demos`, the same one ``nnscratch demo mnist`` runs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from nnscratch.apps.demos import DEMOS
 from nnscratch.cli import run_script
-from nnscratch.demos import DEMOS
 
 EXPERIMENT = DEMOS["mnist"]
 

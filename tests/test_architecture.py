@@ -31,8 +31,8 @@ LEVELS = {
     # the model, data adapters, the training loop, callbacks
     "nnscratch.engine": 3,
     # applications, imported by nothing below
-    "nnscratch.engine.builders": 4,
-    "nnscratch.demos": 4,
+    "nnscratch.apps.builders": 4,
+    "nnscratch.apps.demos": 4,
     "nnscratch.cli": 4,
     "nnscratch.utils": 4,
     "nnscratch.interop": 4,

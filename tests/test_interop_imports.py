@@ -15,7 +15,7 @@ OPTIONAL = ["onnx", "onnxruntime", "torch", "sklearn", "tensorboardX", "tensorbo
 
 def test_importing_nnscratch_and_interop_imports_no_optional_library():
     code = (
-        "import sys, nnscratch, nnscratch.interop, nnscratch.interop.cli_export\n"
+        "import sys, nnscratch, nnscratch.interop, nnscratch.cli.export\n"
         f"print([m for m in {OPTIONAL!r} if m in sys.modules])"
     )
     result = subprocess.run(

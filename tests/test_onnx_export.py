@@ -24,9 +24,9 @@ from nnscratch import (
     MaxPool2D,
     NeuralNetwork,
 )
+from nnscratch.cli.export import add_export_parser
 from nnscratch.core.layer import LAYER_TYPES
 from nnscratch.interop import to_onnx
-from nnscratch.interop.cli_export import add_export_parser
 from nnscratch.interop.onnx_layers import ACTIVATION_EXPORTERS, ONNX_EXPORTERS
 from nnscratch.layers import Normalization, Residual, Sequential
 from nnscratch.layers.activation_functions import ACTIVATIONS
@@ -227,9 +227,9 @@ def test_onnxruntime_matches_predict(case, tmp_path):
 
 def builtin_layer_types() -> set[type]:
     """Every concrete Layer class defined in nnscratch.layers."""
-    from nnscratch.interop.cli_export import import_layer_modules
+    from nnscratch.cli.common import import_builtins
 
-    import_layer_modules()
+    import_builtins()
     return {
         kind
         for name, kind in LAYER_TYPES.items()

@@ -20,7 +20,7 @@ RUN_SCRIPT = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from nnscratch.demos import DEMOS
+    from nnscratch.apps.demos import DEMOS
     from nnscratch.utils.data import get_toy_data
 
     mode, path, out = sys.argv[1], sys.argv[2], sys.argv[3]

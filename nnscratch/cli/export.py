@@ -1,7 +1,7 @@
 """``nnscratch export MODEL.npz MODEL.onnx``: a saved model as an ONNX file.
 
 :func:`add_export_parser` adds the command to the ``nnscratch`` parser's
-subcommands and :func:`run_export` runs it; ``nnscratch.cli`` wires both.
+subcommands; :func:`run_export` runs it.
 
 Examples
 --------
@@ -12,7 +12,7 @@ Examples
 >>> model.add(Dense(3, 1))
 >>> model.save(os.path.join(folder, "model.npz"))
 >>> parser = argparse.ArgumentParser(prog="nnscratch")
->>> _ = add_export_parser(parser.add_subparsers(dest="command"))
+>>> add_export_parser(parser.add_subparsers(dest="command"))
 >>> args = parser.parse_args(
 ...     ["export", os.path.join(folder, "model.npz"), os.path.join(folder, "m.onnx")])
 >>> args.handler(args)  # doctest: +ELLIPSIS
@@ -23,11 +23,10 @@ wrote ... (input: batch x 3, opset 17)
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib
-import pkgutil
 from pathlib import Path
 from typing import Any
+
+from nnscratch.cli.common import add_command, import_builtins
 
 EPILOG = """\
 examples:
@@ -57,15 +56,6 @@ def input_shape(text: str) -> tuple[int | None, ...]:
     return tuple(dims)
 
 
-def import_layer_modules() -> None:
-    """Import every module of ``nnscratch.layers``: loading finds layers by name."""
-    import nnscratch.layers
-
-    for module in pkgutil.iter_modules(nnscratch.layers.__path__):
-        with contextlib.suppress(ImportError, SyntaxError):
-            importlib.import_module(f"nnscratch.layers.{module.name}")
-
-
 def run_export(args: argparse.Namespace) -> int:
     """Export a saved model to ONNX.
 
@@ -80,7 +70,7 @@ def run_export(args: argparse.Namespace) -> int:
         raise ValueError(f"{model_path}: expected a .npz model file")
     if output.suffix != ".onnx":
         raise ValueError(f"{output}: expected a .onnx output file")
-    import_layer_modules()
+    import_builtins()
     model = NeuralNetwork.load(model_path)
     shape = args.input_shape or infer_input_shape(model)
     if shape is None:
@@ -94,17 +84,9 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_export_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``export`` to ``subparsers`` (from ``parser.add_subparsers()``)."""
-    description = run_export.__doc__ or "Export a saved model to ONNX."
-    lines = [line.strip() for line in description.strip().splitlines()]
-    parser = subparsers.add_parser(
-        "export",
-        help="export a saved model to ONNX",
-        description="\n".join(lines),
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_export_parser(commands: Any) -> None:
+    """Add ``export`` to the ``nnscratch`` subcommands."""
+    parser = add_command(commands, "export", run_export, EPILOG)
     parser.add_argument("model", metavar="MODEL", help="a saved .npz model")
     parser.add_argument("output", metavar="OUTPUT", help="the .onnx file to write")
     parser.add_argument(
@@ -115,5 +97,3 @@ def add_export_parser(subparsers: Any) -> argparse.ArgumentParser:
         "when the first layer does not imply it, e.g. a Conv2D); '?' for an "
         "axis of any size",
     )
-    parser.set_defaults(handler=run_export)
-    return parser

@@ -3,7 +3,7 @@
 :func:`build_mlp` stacks Dense layers, :func:`build_cnn` convolution stages
 and then Dense layers; each returns an untrained ``NeuralNetwork`` whose
 head (sigmoid, softmax or none) follows its loss. The demos
-(``nnscratch.demos``) and ``nnscratch train`` build every network with them.
+(``nnscratch.apps.demos``) and ``nnscratch train`` build every network with them.
 
 Examples
 --------
