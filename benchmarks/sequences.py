@@ -56,9 +56,10 @@ def gpt_data():
 # ------------------------------------------------------------------ nnscratch
 def nnscratch_model(workload: str):
     from nnscratch import Activation, Adam, AdamW, Dense, NeuralNetwork
-    from nnscratch.layers.embedding import Embedding, PositionalEmbedding
+    from nnscratch.layers.embedding import Embedding
     from nnscratch.layers.layernorm import LayerNorm
     from nnscratch.layers.lstm import LSTM
+    from nnscratch.layers.positional_embedding import PositionalEmbedding
     from nnscratch.layers.transformer import TransformerBlock
 
     if workload == "lstm":

@@ -20,7 +20,8 @@ from helpers import (
 )
 
 from nnscratch.core.tree import named_arrays
-from nnscratch.layers.attention import KVCache, MultiHeadAttention
+from nnscratch.layers.attention import MultiHeadAttention
+from nnscratch.layers.kv_cache import KVCache
 from nnscratch.layers.transformer import TransformerBlock
 
 MHA_PARAMS = ("W_qkv", "b_qkv", "W_o", "b_o")

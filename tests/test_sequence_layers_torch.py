@@ -18,10 +18,11 @@ from helpers import (
     to_torch,
 )
 
-from nnscratch.layers.embedding import Embedding, PositionalEmbedding
+from nnscratch.layers.embedding import Embedding
 from nnscratch.layers.gru import GRU
 from nnscratch.layers.layernorm import LayerNorm
 from nnscratch.layers.lstm import LSTM
+from nnscratch.layers.positional_embedding import PositionalEmbedding
 from nnscratch.layers.rnn import RNN
 
 RECURRENT_PARAMS = ("W_ih", "W_hh", "b_ih", "b_hh")

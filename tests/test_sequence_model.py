@@ -12,10 +12,11 @@ from helpers import TOLERANCE, to_numpy, to_torch
 
 from nnscratch import Activation, AdamW, Dense, NeuralNetwork
 from nnscratch.core.tree import named_arrays
-from nnscratch.layers.embedding import Embedding, PositionalEmbedding
+from nnscratch.layers.embedding import Embedding
 from nnscratch.layers.gru import GRU
 from nnscratch.layers.layernorm import LayerNorm
 from nnscratch.layers.lstm import LSTM
+from nnscratch.layers.positional_embedding import PositionalEmbedding
 from nnscratch.layers.transformer import TransformerBlock
 from nnscratch.losses.losses import CCE
 from nnscratch.utils.metrics import accuracy

@@ -7,9 +7,10 @@ import pytest
 
 from nnscratch import Activation, Dense, NeuralNetwork
 from nnscratch.layers.attention import MultiHeadAttention
-from nnscratch.layers.embedding import Embedding, PositionalEmbedding
+from nnscratch.layers.embedding import Embedding
 from nnscratch.layers.layernorm import LayerNorm
 from nnscratch.layers.lstm import LSTM
+from nnscratch.layers.positional_embedding import PositionalEmbedding
 from nnscratch.layers.transformer import TransformerBlock
 from nnscratch.utils.text import (
     CharTokenizer,

@@ -9,9 +9,10 @@ import numpy as np
 from nnscratch.core.layer import Layer
 from nnscratch.core.validation import check_float_in_range, check_positive_int
 from nnscratch.layers.activation import Activation
-from nnscratch.layers.attention import KVCache, MultiHeadAttention
+from nnscratch.layers.attention import MultiHeadAttention
 from nnscratch.layers.dense import Dense
 from nnscratch.layers.dropout import Dropout
+from nnscratch.layers.kv_cache import KVCache
 from nnscratch.layers.layernorm import LayerNorm
 from nnscratch.layers.residual import Residual
 from nnscratch.layers.sequential import Sequential
@@ -127,7 +128,7 @@ class TransformerBlock(Layer):
 
     def forward_step(self, x: np.ndarray, cache: KVCache) -> np.ndarray:
         """The block on new positions only, attention reading ``cache``
-        (inference; see :class:`~nnscratch.layers.attention.KVCache`)."""
+        (inference; see :class:`~nnscratch.layers.kv_cache.KVCache`)."""
         norm = self.attention_residual.body.layers[0]
         h = x + self.attention.forward_step(norm.forward(x), cache)
         return self.mlp_residual.forward(h)

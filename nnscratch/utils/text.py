@@ -21,10 +21,10 @@ from nnscratch.core.functional import softmax
 from nnscratch.core.tree import walk
 from nnscratch.core.validation import check_float_in_range, check_positive_int
 from nnscratch.layers.activation import Activation
-from nnscratch.layers.attention import KVCache
 from nnscratch.layers.dense import Dense
 from nnscratch.layers.dropout import Dropout
 from nnscratch.layers.embedding import Embedding, check_ids
+from nnscratch.layers.kv_cache import KVCache
 from nnscratch.layers.layernorm import LayerNorm
 
 POSITIONWISE = (Embedding, Dense, Activation, LayerNorm, Dropout)
@@ -236,7 +236,7 @@ def generate(
         Seeds the sampling, so that a seed repeats the ids.
     use_cache : bool, default True
         Keep each attention layer's keys and values (a
-        :class:`~nnscratch.layers.attention.KVCache`): the prompt is read
+        :class:`~nnscratch.layers.kv_cache.KVCache`): the prompt is read
         once, then each new token costs one position, not the whole context.
         The ids are those of the uncached path (``use_cache=False``, which
         reruns the whole context per token). When the sequence outgrows the
