@@ -182,11 +182,44 @@ def test_two_dimensional_input_to_a_recurrent_layer_is_a_value_error(layer_class
         layer.forward(np.zeros((8, 3)))
 
 
-@pytest.mark.parametrize("layer_class", [LSTM, GRU, RNN, LayerNorm, Embedding])
-def test_backward_before_forward_is_a_runtime_error(layer_class):
-    layer = built(layer_class(3, 4) if layer_class is not LayerNorm else LayerNorm(3))
+def every_layer():
+    """One of each, with an input it takes."""
+    from nnscratch.layers.attention import MultiHeadAttention
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 4))
+    return [
+        (LSTM(4, 5), x),
+        (GRU(4, 5, return_sequences=True), x),
+        (RNN(4, 5), x),
+        (LayerNorm(4), x),
+        (Embedding(6, 4), rng.integers(0, 6, (2, 3))),
+        (PositionalEmbedding(3, 4), x),
+        (MultiHeadAttention(4, 2, causal=True), x),
+    ]
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_backward_before_forward_is_a_runtime_error(index):
+    layer, _ = every_layer()[index]
+    built(layer)
     with pytest.raises(RuntimeError, match="backward called before forward"):
-        layer.backward(np.zeros((1, 2, 4)))
+        layer.backward(np.zeros((2, 3, 5)))
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_backward_writes_gradients_in_place(index):
+    # A later flat-parameter buffer holds views: backward must fill the
+    # gradient arrays it was given, never put new ones in their place.
+    layer, x = every_layer()[index]
+    built(layer)
+    before = {name: array for name, array in layer.grads.items()}
+    assert set(before) == set(layer.state_shapes())
+    y = layer.forward(x)
+    layer.backward(np.ones_like(y))
+    for name, array in layer.grads.items():
+        assert array is before[name], name
+        assert np.any(array != 0.0), name
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, None, "4"])

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from helpers import TOLERANCE, to_numpy, to_torch
 
-from nnscratch import Activation, AdamW, Dense, NeuralNetwork
+from nnscratch import Activation, AdamW, Dense, NeuralNetwork, check_gradients
 from nnscratch.core.tree import named_arrays
 from nnscratch.layers.embedding import Embedding
 from nnscratch.layers.gru import GRU
@@ -181,3 +181,25 @@ def test_recurrent_classifier_learns_the_sign_of_a_sum(recurrent):
     model.add(Activation("softmax"))
     model.train(X, y, epochs=15, batch_size=32, verbose=0)
     assert model.evaluate(X, y)["accuracy"] > 0.9
+
+
+def test_whole_sequence_models_pass_central_differences():
+    rng = np.random.default_rng(0)
+    gpt = NeuralNetwork(loss_name="cce", seed=0)
+    for layer in (
+        Embedding(7, 8),
+        PositionalEmbedding(5, 8),
+        TransformerBlock(8, 2, mlp_ratio=2),
+        LayerNorm(8),
+        Dense(8, 7),
+        Activation("softmax"),
+    ):
+        gpt.add(layer)
+    ids, targets = rng.integers(0, 7, (3, 5)), rng.integers(0, 7, (3, 5))
+    errors = check_gradients(gpt, ids, targets)
+    assert len(errors) == 18 and max(errors.values()) < 1e-6
+    tagger = NeuralNetwork(loss_name="cce", seed=0)
+    for layer in (GRU(3, 4, return_sequences=True), Dense(4, 5), Activation("softmax")):
+        tagger.add(layer)
+    X, y = rng.standard_normal((3, 6, 3)), rng.integers(0, 5, (3, 6))
+    assert max(check_gradients(tagger, X, y).values()) < 1e-6
