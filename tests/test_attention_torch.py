@@ -72,6 +72,16 @@ def test_attention_matches_torch(causal, batch, steps, heads):
         assert np.all(np.triu(layer.attention_weights, k=1) == 0.0)
 
 
+@pytest.mark.parametrize("trial", range(4))
+def test_attention_random_shapes_match_torch(trial):
+    rng = np.random.default_rng(200 + trial)
+    heads, head_dim = (int(v) for v in rng.integers(1, [5, 5]))
+    N, T = (int(v) for v in rng.integers(1, [4, 9]))
+    layer = built(MultiHeadAttention(heads * head_dim, heads, causal=trial < 2), trial)
+    x = rng.standard_normal((N, T, heads * head_dim))
+    compare_layer_with_torch(layer, torch_attention(layer), x, MHA_PARAMS, rng=rng)
+
+
 def test_attention_dropout_matches_torch_with_the_same_mask():
     rng = np.random.default_rng(0)
     layer = built(MultiHeadAttention(6, 3, causal=True, dropout=0.3))

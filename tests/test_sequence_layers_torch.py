@@ -73,6 +73,19 @@ def test_recurrent_matches_torch(ours, theirs, kwargs, batch, steps, return_sequ
     )
 
 
+@pytest.mark.parametrize("trial", range(6))
+def test_recurrent_random_shapes_match_torch(trial):
+    # Seeded random trials over batch, length, input and hidden sizes.
+    rng = np.random.default_rng(100 + trial)
+    ours, theirs, kwargs = CASES[trial % len(CASES)]
+    N, T, F, H = (int(v) for v in rng.integers(1, [5, 7, 6, 7]))
+    layer = built(ours(F, H, return_sequences=bool(trial % 2), **kwargs), trial)
+    x = rng.standard_normal((N, T, F))
+    compare_layer_with_torch(
+        layer, torch_recurrent(theirs, layer, **kwargs), x, RECURRENT_PARAMS, rng=rng
+    )
+
+
 @pytest.mark.parametrize("layer_class", [LSTM, GRU, RNN])
 def test_recurrent_init_and_shapes_follow_torch(layer_class):
     layer = built(layer_class(4, 16))
