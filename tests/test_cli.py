@@ -339,3 +339,36 @@ def test_a_missing_optional_package_is_one_line_with_the_install_hint(tmp_path):
     assert_one_line_error(result, "needs the optional package 'scikit-learn'")
     assert "pip install" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_train_maps_labels_to_the_classes_that_occur(tmp_path):
+    from nnscratch import NeuralNetwork
+
+    rows = [[1.0, 2.0, 7], [2.0, 3.0, 5_000_000], [3.0, 1.0, 7], [4.0, 4.0, 5_000_000]]
+    data = write_csv(tmp_path / "labels.csv", ["a", "b", "label"], rows)
+    model_path = tmp_path / "m.npz"
+    trained = nnscratch("train", data, "--epochs", "1", "--output", model_path)
+    assert trained.returncode == 0, trained.stderr
+    model = NeuralNetwork.load(model_path)
+    assert model.layers[-2].output_size == 2  # two classes, not 5,000,001
+    assert model.class_labels == [7, 5_000_000]
+    predicted = nnscratch("predict", model_path, data)
+    classes = {line.split(",")[-1] for line in predicted.stdout.splitlines()[1:]}
+    assert classes <= {"7", "5000000"} and classes
+
+
+def test_train_refuses_a_network_too_large_to_train(tmp_path, classes_csv):
+    result = nnscratch(
+        "train", classes_csv, "--target-column", "label",
+        "--layers", "100000,100000", "--output", tmp_path / "m.npz",
+    )  # fmt: skip
+    assert_one_line_error(result, "weights, 149.0 GiB to train; expected at most 8")
+
+
+def test_a_diverging_run_exits_non_zero_and_saves_nothing(tmp_path, classes_csv):
+    result = nnscratch(
+        "train", classes_csv, "--target-column", "label", "--lr", "1e38",
+        "--epochs", "3", "--verbose", "0", "--output", tmp_path / "m.npz",
+    )  # fmt: skip
+    assert_one_line_error(result, "Nothing was saved: try a smaller --lr")
+    assert not (tmp_path / "m.npz").exists()

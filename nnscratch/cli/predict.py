@@ -41,7 +41,8 @@ def _first_dense_inputs(model: Any) -> int | None:
 
 
 def predictions_csv(model: Any, outputs: np.ndarray) -> str:
-    """One column per output (``output_0``, ...), plus ``class`` for classifiers."""
+    """One column per output (``output_0``, ...), plus ``class`` for classifiers
+    (the data's own label when the model was trained on labels not 0..K-1)."""
     from nnscratch.utils.metrics import predicted_classes
 
     outputs = as_rows(outputs)
@@ -49,8 +50,9 @@ def predictions_csv(model: Any, outputs: np.ndarray) -> str:
     columns = [[f"{value:.8g}" for value in row] for row in outputs.tolist()]
     if model.loss_name in ("bce", "cce"):
         header.append("class")
-        for row, label in zip(columns, predicted_classes(outputs), strict=True):
-            row.append(str(int(label)))
+        labels = model.class_labels
+        for row, index in zip(columns, predicted_classes(outputs), strict=True):
+            row.append(str(int(index) if labels is None else labels[int(index)]))
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(header)

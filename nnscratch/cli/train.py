@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from nnscratch.cli.common import (
     positive_float,
     positive_int,
 )
+from nnscratch.engine.training import TrainingDivergedWarning
 from nnscratch.utils.files import as_rows, check_output_file, read_csv, read_features
 
 TRAIN_EPILOG = """\
@@ -59,18 +61,23 @@ def make_optimizer(name: str, learning_rate: float | None) -> Any:
     return available[name.lower()](**kwargs)
 
 
-def _targets(loss: str, y: np.ndarray) -> tuple[np.ndarray, int]:
-    """Targets as the loss takes them, and the number of outputs the head needs."""
+MAX_MODEL_BYTES = 8 * 2**30
+"""The most memory a network built from the command line may take to train."""
+
+
+def _targets(loss: str, y: np.ndarray) -> tuple[np.ndarray, int, list[int] | None]:
+    """Targets as the loss takes them, the number of outputs the head needs,
+    and the class each output stands for when labels are not 0..K-1."""
     y = np.asarray(y)
     if y.ndim > 2:
         raise CliError(f"y: expected shape (N,) or (N, K). Received {y.shape}")
     if loss == "mse":
         y = y.reshape(-1, 1) if y.ndim == 1 else y  # (N,) -> (N, 1)
-        return y, y.shape[1]
+        return y, y.shape[1], None
     if loss == "bce":
-        return y, 1
+        return y, 1, None
     if y.ndim == 2 and y.shape[1] > 1:  # one-hot rows (N, K)
-        return y, y.shape[1]
+        return y, y.shape[1], None
     labels = y.reshape(-1)
     whole = np.isfinite(labels) & (labels >= 0) & (labels == np.round(labels))
     if not whole.all():
@@ -78,12 +85,21 @@ def _targets(loss: str, y: np.ndarray) -> tuple[np.ndarray, int]:
             "cce targets: expected class labels 0, 1, ..., K-1. Received "
             f"{labels[~whole][0]!r} among them"
         )
-    labels = labels.astype(np.int64)
-    return labels, max(int(labels.max()) + 1, 2)
+    # One output per class that occurs: labels 0 and 5,000,000 make a
+    # 2-way network, not a 5,000,001-way one. Labels that are not 0..K-1 are
+    # mapped to output indices, and the model keeps them (class_labels).
+    classes, indices = np.unique(labels.astype(np.int64), return_inverse=True)
+    if np.array_equal(classes, np.arange(len(classes))):
+        return indices, max(len(classes), 2), None
+    return indices, max(len(classes), 2), classes.tolist()
 
 
 def model_from_args(
-    args: argparse.Namespace, inputs: int, outputs: int, preprocessing: Any = None
+    args: argparse.Namespace,
+    optimizer: Any,
+    inputs: int,
+    outputs: int,
+    preprocessing: Any = None,
 ) -> Any:
     """The network of ``--layers``, ``--activation``, ``--l2``, ``--dropout``.
 
@@ -93,10 +109,19 @@ def model_from_args(
     """
     from nnscratch.apps.builders import build_mlp
 
+    sizes = [inputs, *args.layers, outputs]
+    weights = sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
+    # Adam keeps two moments and training a gradient: 4 arrays of float32.
+    if weights * 16 > MAX_MODEL_BYTES:
+        raise CliError(
+            f"a {'-'.join(map(str, sizes))} network has {weights:,} weights, "
+            f"{weights * 16 / 2**30:.1f} GiB to train; expected at most "
+            f"{MAX_MODEL_BYTES // 2**30} GiB"
+        )
     return build_mlp(
-        [inputs, *args.layers, outputs],
+        sizes,
         args.loss,
-        make_optimizer(args.optimizer, args.lr),
+        optimizer,
         seed=args.seed,
         activation=args.activation,
         l2_lambda=args.l2,
@@ -147,7 +172,8 @@ def run_train(args: argparse.Namespace) -> int:
     check_output_file(args.output)
     X, y = read_features(args.data, args.target_column)
     X = as_rows(X)
-    y, outputs = _targets(args.loss, y)
+    optimizer = make_optimizer(args.optimizer, args.lr)  # a bad name fails first
+    y, outputs, classes = _targets(args.loss, y)
     if len(X) != len(y):
         raise CliError(f"{args.data}: expected one target per row of X ({len(X)})")
     data = holdout(X, y, args.val_fraction, args.seed)
@@ -156,11 +182,20 @@ def run_train(args: argparse.Namespace) -> int:
         # Statistics of the training rows only: validation stays unseen.
         standardize = Normalization()
         standardize.adapt(data["X_train"])
-    model = model_from_args(args, X.shape[1], outputs, standardize)
+    model = model_from_args(args, optimizer, X.shape[1], outputs, standardize)
+    model.class_labels = classes
     model.feature_names = feature_names(args.data, args.target_column)
-    run = train_and_evaluate(
-        model, data, args.epochs, args.batch_size, args.patience, args.verbose
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TrainingDivergedWarning)
+        run = train_and_evaluate(
+            model, data, args.epochs, args.batch_size, args.patience, args.verbose
+        )
+    for warning in caught:
+        if issubclass(warning.category, TrainingDivergedWarning):
+            raise CliError(f"{warning.message} Nothing was saved: try a smaller --lr")
+        warnings.showwarning(
+            warning.message, warning.category, warning.filename, warning.lineno
+        )
     if not run.epochs:
         raise CliError("training stopped before the first epoch ended")
     print(

@@ -102,6 +102,10 @@ class NeuralNetwork:
         self.early_stopping_states: list[dict] = []
         self.tracker: Any = None
         self.feature_names: list[str] | None = None
+        self.class_labels: list[int] | None = None
+        """The label of each output class when the data's labels were not
+        0..K-1 (scikit-learn's ``classes_``): output ``k`` is class
+        ``class_labels[k]``. Saved with the model."""
         """The names of the input columns, when the data had them (a CSV's
         header): saved with the model, so predictions can pick them by name."""
 
@@ -206,6 +210,7 @@ class NeuralNetwork:
             },
             "layers": [layer_config(layer) for layer in self.layers],
             "feature_names": self.feature_names,
+            "class_labels": self.class_labels,
         }
 
     @classmethod
@@ -226,6 +231,7 @@ class NeuralNetwork:
         for layer_entry in config["layers"]:
             model.add(layer_from_config(layer_entry))
         model.feature_names = config.get("feature_names")
+        model.class_labels = config.get("class_labels")
         return model
 
     # ------------------------------------------------------------------ forward

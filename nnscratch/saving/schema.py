@@ -97,6 +97,14 @@ def check_config(config: Any) -> None:
         f"expected feature_names null or a list of at most {MAX_FEATURE_NAMES} "
         f"strings of at most {MAX_NAME_LENGTH} characters",
     )
+    labels = config.get("class_labels")
+    expect(
+        labels is None
+        or isinstance(labels, list)
+        and len(labels) <= MAX_FEATURE_NAMES
+        and all(is_int(label, -(2**63), 2**63 - 1) for label in labels),
+        f"expected class_labels null or a list of at most {MAX_FEATURE_NAMES} integers",
+    )
     if config.get("training") is not None:
         check_training(config["training"])
 
