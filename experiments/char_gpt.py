@@ -17,82 +17,8 @@ folder (``outputs/char_gpt`` by default).
 from __future__ import annotations
 
 import argparse
-import time
-from pathlib import Path
 
-import numpy as np
-
-from nnscratch import Activation, AdamW, Dense, NeuralNetwork
-from nnscratch.layers.embedding import Embedding
-from nnscratch.layers.layernorm import LayerNorm
-from nnscratch.layers.positional_embedding import PositionalEmbedding
-from nnscratch.layers.transformer import TransformerBlock
-from nnscratch.utils.text import CharTokenizer, generate, load_text, next_token_windows
-
-
-def build_char_gpt(
-    vocab_size: int,
-    context: int = 64,
-    width: int = 128,
-    num_heads: int = 4,
-    num_blocks: int = 2,
-    dropout: float = 0.0,
-    learning_rate: float = 3e-3,
-    seed: int = 0,
-) -> NeuralNetwork:
-    """Token + position embeddings, ``num_blocks`` pre-norm blocks, a final
-    LayerNorm and a Dense softmax over the vocabulary (GPT-2's layout)."""
-    model = NeuralNetwork(
-        loss_name="cce",
-        optimizer=AdamW(learning_rate=learning_rate, weight_decay=0.01, clipnorm=1.0),
-        seed=seed,
-    )
-    model.add(Embedding(vocab_size, width))
-    model.add(PositionalEmbedding(context, width))
-    for _ in range(num_blocks):
-        model.add(TransformerBlock(width, num_heads, dropout=dropout))
-    model.add(LayerNorm(width))
-    model.add(Dense(width, vocab_size, initialization="xavier"))
-    model.add(Activation("softmax"))
-    return model
-
-
-def train_for(
-    model: NeuralNetwork,
-    data: tuple,
-    validation: tuple,
-    seconds: float,
-    steps_per_round: int = 40,
-    batch_size: int = 32,
-    seed: int = 0,
-) -> dict[str, list[float]]:
-    """Train in rounds of ``steps_per_round`` batches of random windows, each
-    followed by a validation loss, until the next round would pass ``seconds``.
-
-    Rounds, not epochs, keep the time budget fine-grained on a slow machine;
-    the optimizer's state carries over from one ``train`` call to the next.
-    """
-    X, y = data
-    rng = np.random.default_rng(seed)
-    history: dict[str, list[float]] = {}
-    start = last = time.perf_counter()
-    while True:
-        rows = rng.choice(len(X), size=steps_per_round * batch_size, replace=False)
-        logs = model.train(
-            X[rows],
-            y[rows],
-            epochs=1,
-            batch_size=batch_size,
-            X_val=validation[0],
-            y_val=validation[1],
-            verbose=0,
-        )
-        for key, values in logs.items():
-            history.setdefault(key, []).extend(values)
-        now = time.perf_counter()
-        if now + (now - last) > start + seconds:
-            return history
-        last = now
+from nnscratch.apps.gpt import run_char_gpt
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -111,58 +37,14 @@ def main(argv: list[str] | None = None) -> dict:
         from nnscratch.utils.threads import set_num_threads
 
         set_num_threads(args.threads)
-
-    text = load_text(args.text, max_chars=args.max_chars)
-    tokenizer = CharTokenizer().fit(text)
-    ids = tokenizer.encode(text)
-    split = int(0.9 * len(ids))
-    context = 64
-    X, y = next_token_windows(ids[:split], context, stride=context // 2)
-    X_val, y_val = next_token_windows(ids[split:], context)
-    model = build_char_gpt(
-        tokenizer.vocab_size,
-        context=context,
-        learning_rate=args.learning_rate,
-        seed=args.seed,
+    return run_char_gpt(
+        args.seconds,
+        args.text,
+        args.max_chars,
+        args.output_dir,
+        args.seed,
+        args.learning_rate,
     )
-    print(
-        f"{len(text):,} characters, vocabulary {tokenizer.vocab_size}, "
-        f"{len(X):,} training windows of {context}"
-    )
-    start = time.perf_counter()
-    # Rounds report the loss on a fixed fifth of the validation windows; the
-    # final number is over all of them.
-    quick = (X_val[::5], y_val[::5])
-    history = train_for(model, (X, y), quick, args.seconds, seed=args.seed)
-    seconds = time.perf_counter() - start
-    val_loss = model.evaluate(X_val, y_val)["loss"]
-    for round_, loss in enumerate(history["val_loss"], start=1):
-        print(f"after {40 * round_} steps: validation loss {loss:.4f}")
-    prompt = tokenizer.encode("def ")
-    sample_ids = generate(model, prompt, 400, temperature=0.8, top_k=20, seed=args.seed)
-    sample = tokenizer.decode(sample_ids)
-    print(f"trained {seconds:.0f} s; validation loss {val_loss:.4f} (all windows)")
-    print("--- sample ---")
-    print(sample)
-
-    output = Path(args.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    from nnscratch.utils.attention_plot import plot_attention
-    from nnscratch.utils.visualization import plot_history
-
-    plot_history(history, output / "history.png")
-    window = sample_ids[None, :32]
-    model.forward(window)
-    attention = model.layers[2].attention.attention_weights[0]  # (h, T, T)
-    plot_attention(
-        attention, list(tokenizer.decode(window[0])), output / "attention.png"
-    )
-    return {
-        "val_loss": val_loss,
-        "seconds": seconds,
-        "sample": sample,
-        "tokenizer": tokenizer.get_config(),
-    }
 
 
 if __name__ == "__main__":

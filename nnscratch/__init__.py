@@ -20,17 +20,26 @@ from nnscratch.engine.gradient_check import check_gradients
 from nnscratch.engine.model import NeuralNetwork
 from nnscratch.interop.tensorboard import TensorBoard
 from nnscratch.layers import (
+    GRU,
+    LSTM,
+    RNN,
     Activation,
     AvgPool2D,
     BatchNorm,
     Conv2D,
     Dense,
     Dropout,
+    Embedding,
     Flatten,
+    KVCache,
+    LayerNorm,
     MaxPool2D,
+    MultiHeadAttention,
     Normalization,
+    PositionalEmbedding,
     Residual,
     Sequential,
+    TransformerBlock,
 )
 from nnscratch.losses.losses import BCE, CCE, MSE
 from nnscratch.optimizers import (
@@ -55,6 +64,7 @@ from nnscratch.utils.data import (
     one_hot,
 )
 from nnscratch.utils.metrics import accuracy, confusion_matrix
+from nnscratch.utils.text import CharTokenizer, generate, load_text
 
 __version__ = "0.1.0"
 
@@ -69,6 +79,18 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "CharTokenizer",
+    "Embedding",
+    "KVCache",
+    "LayerNorm",
+    "MultiHeadAttention",
+    "PositionalEmbedding",
+    "TransformerBlock",
+    "generate",
+    "load_text",
     "Activation",
     "Adagrad",
     "Adam",

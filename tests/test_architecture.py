@@ -26,13 +26,13 @@ LEVELS = {
     "nnscratch.utils.metrics": 1,
     "nnscratch.utils.io": 1,
     "nnscratch.utils.threads": 1,
+    "nnscratch.utils.text": 1,  # the tokenizer, windows and generation
     # files: talk to a model through its public methods, import no engine
     "nnscratch.saving": 2,
     # the model, data adapters, the training loop, callbacks
     "nnscratch.engine": 3,
     # applications, imported by nothing below
-    "nnscratch.apps.builders": 4,
-    "nnscratch.apps.demos": 4,
+    "nnscratch.apps": 4,
     "nnscratch.cli": 4,
     "nnscratch.utils": 4,
     "nnscratch.interop": 4,

@@ -9,7 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from nnscratch.cli.common import add_command, add_seed_and_verbose, positive_int
+
+GPT_DEMO = "gpt"
+"""Trained for a time budget, not by :class:`nnscratch.apps.demos.Demo`."""
 
 if TYPE_CHECKING:
     from nnscratch.apps.demos import Demo, TrainingResult
@@ -63,8 +68,18 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
     Trains a demo (its data, network and settings), prints its final metrics
     and writes its plots: history, decision boundary (2-D data), confusion
-    matrix and filters (images).
+    matrix and filters (images); 'gpt' trains a small transformer on Python
+    source for about two minutes (--epochs: that many 40-step rounds at most)
+    and prints a sample.
     """
+    if args.name == GPT_DEMO:
+        from nnscratch.apps.gpt import run_char_gpt
+
+        output_dir = args.output_dir or Path("outputs", GPT_DEMO)
+        seconds = 110.0 if args.epochs is None else 3.0 * args.epochs
+        result = run_char_gpt(seconds, output_dir=output_dir, seed=args.seed)
+        print(f"wrote {output_dir}/history.png, attention.png, model.npz")
+        return 0 if np.isfinite(result["val_loss"]) else 1
     _run_demo(args.name, args)
     return 0
 
@@ -96,9 +111,11 @@ def add_demo_parser(commands: Any) -> None:
     """Add ``demo`` to the ``nnscratch`` subcommands."""
     from nnscratch.apps.demos import DEMOS
 
-    width = max(map(len, DEMOS))
-    listing = [f"  {name:<{width}}  {demo.description}" for name, demo in DEMOS.items()]
+    descriptions = {name: demo.description for name, demo in DEMOS.items()}
+    descriptions[GPT_DEMO] = "a small causal transformer on Python source (~2 min)"
+    width = max(map(len, descriptions))
+    listing = [f"  {name:<{width}}  {text}" for name, text in descriptions.items()]
     epilog = DEMO_EPILOG.format(demos="\n".join(listing))
     demo = add_command(commands, "demo", run_demo_command, epilog)
-    demo.add_argument("name", choices=list(DEMOS), help="which demo (see below)")
+    demo.add_argument("name", choices=list(descriptions), help="which demo (see below)")
     _add_demo_options(demo)

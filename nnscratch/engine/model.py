@@ -102,6 +102,8 @@ class NeuralNetwork:
         self.early_stopping_states: list[dict] = []
         self.tracker: Any = None
         self.feature_names: list[str] | None = None
+        self.tokenizer: Any = None
+        """The tokenizer of a text model (a ``CharTokenizer``), saved with it."""
         self.class_labels: list[int] | None = None
         """The label of each output class when the data's labels were not
         0..K-1 (scikit-learn's ``classes_``): output ``k`` is class
@@ -211,6 +213,12 @@ class NeuralNetwork:
             "layers": [layer_config(layer) for layer in self.layers],
             "feature_names": self.feature_names,
             "class_labels": self.class_labels,
+            "tokenizer": None
+            if self.tokenizer is None
+            else {
+                "type": type(self.tokenizer).__name__,
+                "config": self.tokenizer.get_config(),
+            },
         }
 
     @classmethod
@@ -232,6 +240,10 @@ class NeuralNetwork:
             model.add(layer_from_config(layer_entry))
         model.feature_names = config.get("feature_names")
         model.class_labels = config.get("class_labels")
+        if config.get("tokenizer") is not None:
+            from nnscratch.utils.text import CharTokenizer
+
+            model.tokenizer = CharTokenizer.from_config(config["tokenizer"]["config"])
         return model
 
     # ------------------------------------------------------------------ forward

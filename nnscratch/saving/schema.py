@@ -105,6 +105,14 @@ def check_config(config: Any) -> None:
         and all(is_int(label, -(2**63), 2**63 - 1) for label in labels),
         f"expected class_labels null or a list of at most {MAX_FEATURE_NAMES} integers",
     )
+    tokenizer = config.get("tokenizer")
+    expect(
+        tokenizer is None
+        or isinstance(tokenizer, dict)
+        and tokenizer.get("type") == "CharTokenizer"
+        and isinstance(tokenizer.get("config"), dict),
+        "expected tokenizer null or {'type': 'CharTokenizer', 'config': {...}}",
+    )
     if config.get("training") is not None:
         check_training(config["training"])
 

@@ -1,0 +1,87 @@
+"""The char-GPT application: a transformer model saved with its tokenizer,
+loaded and resumed exactly; the tokenizer in a file is untrusted input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from nnscratch import CharTokenizer, NeuralNetwork, generate
+from nnscratch.apps.gpt import build_char_gpt
+from nnscratch.utils.text import next_token_windows
+
+TEXT = "def add(a, b):\n    return a + b\n\n" * 20
+
+
+def tiny_gpt(tokenizer: CharTokenizer) -> NeuralNetwork:
+    model = build_char_gpt(
+        tokenizer.vocab_size, context=8, width=16, num_heads=2, num_blocks=1,
+        dropout=0.1, seed=0,
+    )  # fmt: skip
+    model.tokenizer = tokenizer
+    return model
+
+
+@pytest.fixture
+def windows():
+    tokenizer = CharTokenizer().fit(TEXT)
+    X, y = next_token_windows(tokenizer.encode(TEXT), 8, stride=4)
+    return tokenizer, X, y
+
+
+def test_a_transformer_saves_and_loads_with_its_tokenizer(tmp_path, windows):
+    tokenizer, X, y = windows
+    model = tiny_gpt(tokenizer)
+    model.train(X, y, epochs=1, batch_size=16, verbose=0)
+    model.save(tmp_path / "gpt.npz")
+    loaded = NeuralNetwork.load(tmp_path / "gpt.npz")
+    assert loaded.tokenizer.get_config() == tokenizer.get_config()
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+    prompt = loaded.tokenizer.encode("def ")
+    same = [generate(m, prompt, 12, seed=3) for m in (model, loaded)]
+    assert np.array_equal(*same)
+
+
+def test_a_transformer_resumes_exactly_with_its_tokenizer(tmp_path, windows):
+    tokenizer, X, y = windows
+    whole = tiny_gpt(tokenizer)
+    whole.train(X, y, epochs=4, batch_size=16, verbose=0)
+    half = tiny_gpt(tokenizer)
+    half.train(X, y, epochs=2, batch_size=16, verbose=0)
+    half.save(tmp_path / "half.npz")
+    resumed = tiny_gpt(tokenizer)
+    resumed.train(
+        X, y, epochs=4, batch_size=16, verbose=0, resume_from=tmp_path / "half.npz"
+    )
+    for a, b in zip(whole.get_weights(), resumed.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+    assert NeuralNetwork.load(tmp_path / "half.npz").tokenizer.vocab_size == (
+        tokenizer.vocab_size
+    )
+
+
+@pytest.mark.parametrize(
+    ("tokenizer", "message"),
+    [
+        ({"type": "Pickle", "config": {}}, r"expected tokenizer null or"),
+        ({"type": "CharTokenizer", "config": {"chars": 5}}, r"chars: expected a string"),
+        ({"type": "CharTokenizer", "config": {"chars": "aa"}}, r"distinct characters"),
+        ({"type": "CharTokenizer", "config": {}}, r"CharTokenizer: expected a config"),
+    ],
+)
+def test_a_hostile_tokenizer_in_a_file_is_refused(
+    tmp_path, windows, tokenizer, message
+):
+    model = tiny_gpt(windows[0])
+    path = tmp_path / "gpt.npz"
+    model.save(path)
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    config = json.loads(str(arrays["__config__"]))
+    config["tokenizer"] = tokenizer
+    arrays["__config__"] = np.array(json.dumps(config))
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match=message):
+        NeuralNetwork.load(tmp_path / "bad.npz")
