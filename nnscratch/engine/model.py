@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from nnscratch.core import tree
+from nnscratch.core.flat import FlatParameters
 from nnscratch.core.layer import Layer, backward_into_input
 from nnscratch.core.registry import layer_config, layer_from_config
 from nnscratch.core.validation import DTYPES, check_choice, check_positive_int
@@ -125,6 +126,25 @@ class NeuralNetwork:
             )
         layer.build(self.rng, self.dtype)
         self.layers.append(layer)
+        self.flat_parameters()
+
+    def flat_parameters(self) -> FlatParameters:
+        """The model's flat parameter and gradient buffers (see
+        :mod:`nnscratch.core.flat`), with every layer's arrays views into
+        them again: an array a user replaced is re-adopted, a layer added
+        by other means than :meth:`add` gets new buffers.
+
+        Every ``layer.params[key]`` is a view into ``flat_parameters().params``
+        (and ``grads[key]`` into ``.grads``): write weights in place
+        (``layer.params['W'][...] = new``), as :meth:`set_weights` does.
+        """
+        flat = self.__dict__.get("_flat")
+        if flat is None:
+            flat = FlatParameters(self.layers, self.dtype)
+        else:
+            flat = flat.adopt(self.layers)
+        self._flat = flat
+        return flat
 
     def summary(
         self, input_shape: tuple[int, ...] | None = None, print_fn: Any = print
@@ -197,8 +217,13 @@ class NeuralNetwork:
         self.load_state_dict(dict(zip(names, weights, strict=True)))
 
     def params_and_grads(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Every trainable array and its gradient: the optimizer's view."""
-        return tree.params_and_grads(self.layers)
+        """Every trainable array and its gradient: the optimizer's view.
+
+        They are views into the model's flat buffers, back to back (see
+        :meth:`flat_parameters`), so an optimizer updates them in one pass.
+        """
+        flat = self.flat_parameters()
+        return flat.param_views, flat.grad_views
 
     def get_config(self) -> dict[str, Any]:
         """Everything but the arrays, as JSON-friendly data."""
@@ -376,19 +401,20 @@ class NeuralNetwork:
 
         # A training forward updates buffers (BatchNorm's running statistics);
         # a diverging step must not leave its statistics behind.
+        params, grads = self.params_and_grads()  # re-adopts replaced arrays
         buffers = [array for _, array in tree.named_arrays(self.layers, "buffers")]
         saved = [buffer.copy() for buffer in buffers]
         try:
             loss, output = self.compute_gradients(x, y, training=True)
-            params, grads = self.params_and_grads()
-            if not all_finite(grads):
+            flat = self._flat
+            if not all_finite([flat.grads]):
                 raise TrainingDivergedError("a gradient is not finite")
             # The update itself can overflow (a huge learning rate): check
             # what it produced and undo it if needed.
             snapshot = self.__dict__.setdefault("_step_snapshot", StepSnapshot())
-            snapshot.take(params, self.optimizer)
+            snapshot.take([flat.params], self.optimizer)
             self.optimizer.step(params, grads)
-            if not all_finite(params):
+            if not all_finite([flat.params]):
                 snapshot.restore(self.optimizer)
                 raise TrainingDivergedError("the update made a weight NaN or infinite")
         except TrainingDivergedError:

@@ -83,10 +83,16 @@ class StepSnapshot:
         """Remember ``params`` and ``optimizer``'s state before a step."""
         self.state, self.iterations = optimizer.state, optimizer.iterations
         self.shapes = list(optimizer._shapes)
-        self.slots = [
-            (entry, key) for entry in optimizer.state or [] for key in sorted(entry)
-        ]
-        sources = list(params) + [entry[key] for entry, key in self.slots]
+        flat_state = optimizer.fused_state()
+        if flat_state is not None:
+            # The state is views into flat arrays: copy those, in one pass each.
+            self.slots = []
+            sources = list(params) + [flat_state[key] for key in sorted(flat_state)]
+        else:
+            self.slots = [
+                (entry, key) for entry in optimizer.state or [] for key in sorted(entry)
+            ]
+            sources = list(params) + [entry[key] for entry, key in self.slots]
         # The same arrays as last step (the usual case): copy into the copies.
         reuse = len(sources) == len(self.sources) and all(
             map(operator.is_, sources, self.sources)
@@ -174,6 +180,10 @@ def fit(
     Ctrl-C stops training after the current batch and returns the history
     so far (with early stopping, the best weights are restored).
     """
+    # Every layer's arrays views into the model's flat buffers again (a
+    # replaced array is re-adopted, one of another shape refused) before
+    # anything runs the layers.
+    model.flat_parameters()
     data = model_data(model, "X", X, "y", y)
     val_data = None
     if X_val is not None or y_val is not None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import operator
 from typing import Any
 
 import numpy as np
 
+from nnscratch.core.flat import flat_span, split
 from nnscratch.core.validation import check_float_in_range
 
 OPTIMIZER_TYPES: dict[str, type[Optimizer]] = {}
@@ -80,6 +82,13 @@ class Optimizer:
         modified: the update uses scaled copies.
     """
 
+    elementwise = True
+    """Whether :meth:`update` treats every element on its own (all the
+    built-in rules do). Then, when the parameters are views into one flat
+    buffer (a model's), one :meth:`update` call runs over that buffer: one
+    pass per operation for all parameters, as PyTorch's fused optimizers.
+    A subclass whose update needs each array's shape sets False."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         OPTIMIZER_TYPES[cls.__name__] = cls
@@ -99,6 +108,7 @@ class Optimizer:
         self.state: list[dict[str, np.ndarray]] | None = None
         self._shapes: list[tuple[int, ...]] = []
         self._scratch: dict[tuple, np.ndarray] = {}
+        self._fused: tuple | None = None
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         """Apply one update to every array of ``params`` in place.
@@ -123,6 +133,14 @@ class Optimizer:
                 f"{self._shapes}, as in earlier steps. Received {shapes}; use a new "
                 "optimizer for a different network"
             )
+        fused = self._fused_arrays(params, grads) if self.elementwise else None
+        if fused is not None:
+            flat_param, flat_grad, flat_state = fused
+            if self.clipnorm is not None:
+                flat_grad = self._clip_flat(flat_grad)
+            self.iterations += 1
+            self.update(flat_param, flat_grad, flat_state)
+            return
         if self.clipnorm is not None:
             grads, _ = clip_by_global_norm(grads, self.clipnorm)
         if self.state is None:
@@ -132,6 +150,92 @@ class Optimizer:
         for param, grad, state in zip(params, grads, self.state, strict=True):
             self.update(param, grad, state)
 
+    def _fused_arrays(
+        self, params: list[np.ndarray], grads: list[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]] | None:
+        """``(flat params, flat grads, flat state)`` when ``params`` and
+        ``grads`` tile flat buffers, else None.
+
+        The per-parameter state (``self.state``, saved per parameter) is
+        then made of views into flat state arrays at the same offsets.
+        Found once and kept while the same arrays come back (an identity
+        test per array).
+        """
+        cached = self._fused
+        if (
+            cached is not None
+            and cached[0] is self.state
+            and len(cached[1]) == len(params)
+            and all(map(operator.is_, params, cached[1]))
+            and all(map(operator.is_, grads, cached[2]))
+        ):
+            return cached[3]
+        self._fused = None
+        flat_param, flat_grad = flat_span(params), flat_span(grads)
+        if flat_param is None or flat_grad is None:
+            return None
+        if flat_param.dtype != flat_grad.dtype:
+            return None
+        shapes = [param.shape for param in params]
+        if self.state is None:
+            flat_state = self.initial_state(flat_param)
+            views = {key: split(a, shapes) for key, a in flat_state.items()}
+            self.state = [
+                {key: views[key][i] for key in flat_state} for i in range(len(params))
+            ]
+            self._shapes = shapes
+        else:
+            flat_state = self._adopt_state(flat_param, shapes)
+            if flat_state is None:
+                return None
+        arrays = (flat_param, flat_grad, flat_state)
+        self._fused = (self.state, list(params), list(grads), arrays)
+        return arrays
+
+    def fused_state(self) -> dict[str, np.ndarray] | None:
+        """The flat arrays the state is views into, as of the last step
+        (None when the last step was not fused or the state changed since)."""
+        cached = self._fused
+        if cached is None or cached[0] is not self.state:
+            return None
+        return cached[3][2]
+
+    def _adopt_state(
+        self, flat_param: np.ndarray, shapes: list[tuple[int, ...]]
+    ) -> dict[str, np.ndarray] | None:
+        """Flat arrays holding ``self.state``: the buffers its entries
+        already tile (a resumed run), or new ones they are copied into."""
+        state = self.state
+        keys = sorted(state[0]) if state else []
+        if any(sorted(entry) != keys for entry in state):
+            return None
+        flat_state = {}
+        for key in keys:
+            arrays = [entry[key] for entry in state]
+            flat = flat_span(arrays)
+            if flat is None or flat.dtype != flat_param.dtype:
+                flat = np.empty_like(flat_param)
+                for entry, view in zip(state, split(flat, shapes), strict=True):
+                    view[...] = entry[key]
+                    entry[key] = view
+            flat_state[key] = flat
+        return flat_state
+
+    def _clip_flat(self, flat_grad: np.ndarray) -> np.ndarray:
+        """``flat_grad`` scaled as :func:`clip_by_global_norm` would, into a
+        kept work array (the caller's gradients are not written)."""
+        square = self._work(("clip64", flat_grad.shape), flat_grad, np.float64)
+        # Accumulate in float64 so a float32 network's norm does not lose digits.
+        np.square(flat_grad, out=square, dtype=np.float64)
+        norm = float(np.sqrt(square.sum()))
+        scale = self.clipnorm / (norm + CLIP_EPSILON)
+        if scale >= 1.0:
+            return flat_grad
+        clipped = self._work(("clip", flat_grad.shape), flat_grad, flat_grad.dtype)
+        # The scale is cast to the array's dtype, so float32 stays float32.
+        np.multiply(flat_grad, np.asarray(scale, dtype=flat_grad.dtype), out=clipped)
+        return clipped
+
     def load_state(
         self, params: list[np.ndarray], state: list[dict[str, np.ndarray]]
     ) -> None:
@@ -139,6 +243,7 @@ class Optimizer:
         it), one dict per parameter in step order, before the next step."""
         self.state = state
         self._shapes = [param.shape for param in params]
+        self._fused = None
 
     def initial_state(self, param: np.ndarray) -> dict[str, np.ndarray]:
         """The per-parameter state before the first step; none by default."""
@@ -157,6 +262,12 @@ class Optimizer:
         key = (like.shape, like.dtype)
         if key not in self._scratch:
             self._scratch[key] = np.empty_like(like)
+        return self._scratch[key]
+
+    def _work(self, key: tuple, like: np.ndarray, dtype: Any) -> np.ndarray:
+        """A work array kept under ``key`` (made on first use)."""
+        if key not in self._scratch:
+            self._scratch[key] = np.empty(like.shape, dtype=dtype)
         return self._scratch[key]
 
     def get_config(self) -> dict[str, Any]:

@@ -1,0 +1,175 @@
+"""One flat buffer for a model's parameters and one for their gradients.
+
+A model keeps every trainable array of its layers as a view into one 1-D
+array (and every gradient as a view into a second one, at the same offsets),
+so that an optimizer updates all parameters in one pass per operation, as
+PyTorch's fused optimizers do, and data-parallel training sums every
+gradient with a single allreduce (Horovod's tensor fusion).
+
+Layers see nothing of this: ``layer.params['W']`` is still an array of its
+own shape and dtype, written in place by the layer (``out=``, ``[...] =``).
+
+Writing weights
+---------------
+Write into the arrays a layer holds, in place: ``layer.params['W'][...] =
+new`` or ``np.copyto(layer.params['W'], new)`` (``set_weights`` and
+``load_state_dict`` do that). An array *replaced* in the dict
+(``layer.params['W'] = new``) is noticed at the start of the next training
+step and re-adopted: its values are copied into the flat buffer and the
+view is put back in the dict (so ``new`` itself is no longer the layer's
+weight). A replacement of another shape is a ``ValueError``.
+
+Examples
+--------
+>>> import numpy as np
+>>> from nnscratch.layers import Dense
+>>> layers = [Dense(2, 3), Dense(3, 1)]
+>>> flat = FlatParameters(layers, np.float64)
+>>> flat.params.shape                      # 2*3 + 3 + 3*1 + 1
+(13,)
+>>> np.shares_memory(layers[0].params["W"], flat.params)
+True
+>>> layers[1].params["b"] = np.array([5.0])   # replaced: re-adopted
+>>> _ = flat.adopt(layers)
+>>> float(flat.params[-1]), np.shares_memory(layers[1].params["b"], flat.params)
+(5.0, True)
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterable
+
+import numpy as np
+
+from nnscratch.core.layer import Layer
+from nnscratch.core.tree import walk
+
+
+def flat_span(arrays: list[np.ndarray]) -> np.ndarray | None:
+    """The 1-D array the ``arrays`` tile, back to back, or None.
+
+    ``arrays`` must be C-contiguous views of one 1-D buffer, of one dtype,
+    each starting where the one before ends: then the span is a view of
+    that buffer whose elements are those of the arrays, in order.
+
+    Examples
+    --------
+    >>> buffer = np.arange(6.0)
+    >>> span = flat_span([buffer[1:3], buffer[3:6].reshape(3, 1)])
+    >>> span, np.shares_memory(span, buffer)
+    (array([1., 2., 3., 4., 5.]), True)
+    >>> flat_span([buffer[1:3], buffer[4:6]]) is None    # a gap
+    True
+    """
+    if not arrays:
+        return None
+    first = arrays[0]
+    base = first.base
+    if base is None or base.ndim != 1 or not base.flags.c_contiguous:
+        return None
+    itemsize = first.itemsize
+    address = first.__array_interface__["data"][0]
+    start = address - base.__array_interface__["data"][0]
+    for array in arrays:
+        if (
+            array.base is not base
+            or array.dtype != first.dtype
+            or not array.flags.c_contiguous
+            or array.__array_interface__["data"][0] != address
+        ):
+            return None
+        address += array.size * itemsize
+    # Views of a buffer of this dtype start at whole elements of it.
+    first_element = start // itemsize
+    count = sum(array.size for array in arrays)
+    return base[first_element : first_element + count]
+
+
+def split(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+    """Views of ``flat`` of the given shapes, back to back."""
+    views, offset = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape, dtype=np.int64))
+        views.append(flat[offset : offset + size].reshape(shape))
+        offset += size
+    return views
+
+
+class FlatParameters:
+    """Flat parameter and gradient buffers whose views the layers hold.
+
+    Parameters
+    ----------
+    layers : iterable of Layer
+        Built layers; their current values are copied in.
+    dtype : numpy dtype
+        The dtype of both buffers (the model's).
+
+    Attributes
+    ----------
+    params, grads : ndarray of shape (total parameters,)
+    param_views, grad_views : list of ndarray
+        The layers' arrays, in walking order (the optimizer's view).
+    """
+
+    def __init__(self, layers: Iterable[Layer], dtype: np.dtype) -> None:
+        layers = list(layers)
+        self.entries = [
+            (path, layer, key) for path, layer in walk(layers) for key in layer.params
+        ]
+        sources = [layer.params[key] for _, layer, key in self.entries]
+        total = sum(np.size(array) for array in sources)
+        self.params = np.empty(total, dtype=dtype)
+        self.grads = np.zeros(total, dtype=dtype)
+        shapes = [np.shape(array) for array in sources]
+        self.param_views = split(self.params, shapes)
+        self.grad_views = split(self.grads, shapes)
+        for (_, layer, key), source, view, grad in zip(
+            self.entries, sources, self.param_views, self.grad_views, strict=True
+        ):
+            view[...] = source
+            old_grad = layer.grads.get(key)
+            if old_grad is not None and np.shape(old_grad) == view.shape:
+                grad[...] = old_grad
+            layer.params[key] = view
+            layer.grads[key] = grad
+
+    def adopt(self, layers: Iterable[Layer]) -> FlatParameters:
+        """These buffers, or new ones if the tree of layers changed, with
+        every array the layers hold a view into them again.
+
+        Cheap when nothing changed: one walk and an identity test per array.
+        """
+        layers = list(layers)
+        params, grads = [], []
+        entries = []
+        for path, layer in walk(layers):
+            for key, param in layer.params.items():
+                entries.append((path, layer, key))
+                params.append(param)
+                grads.append(layer.grads.get(key))
+        same = len(params) == len(self.param_views) and all(
+            map(operator.is_, params, self.param_views)
+        )
+        if same and all(map(operator.is_, grads, self.grad_views)):
+            return self
+        if [(p, id(la), k) for p, la, k in entries] != [
+            (p, id(la), k) for p, la, k in self.entries
+        ]:
+            # Layers or keys came or went: new buffers, the values kept.
+            return FlatParameters(layers, self.params.dtype)
+        for (path, layer, key), param, view, grad in zip(
+            entries, params, self.param_views, self.grad_views, strict=True
+        ):
+            if param is not view:
+                if np.shape(param) != view.shape:
+                    raise ValueError(
+                        f"{path}.{key}: expected an array of shape {view.shape} "
+                        f"(the layer's). Received {np.shape(param)}; write weights "
+                        "in place (params[key][...] = new) or build a new layer"
+                    )
+                view[...] = param
+                layer.params[key] = view
+            layer.grads[key] = grad
+        return self

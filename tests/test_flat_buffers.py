@@ -1,0 +1,142 @@
+"""One flat buffer for parameters and one for gradients; fused optimizer steps."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from nnscratch import SGD, Activation, Adam, BatchNorm, Dense, NeuralNetwork, Residual
+from nnscratch.core.flat import flat_span
+from nnscratch.layers import Sequential
+from nnscratch.optimizers import Adagrad, AdamW, RMSprop
+
+OPTIMIZERS = [
+    lambda: Adam(0.01),
+    lambda: AdamW(0.01),
+    lambda: SGD(0.1, momentum=0.9, nesterov=True),
+    lambda: RMSprop(0.01, momentum=0.5),
+    lambda: Adagrad(0.1),
+    lambda: Adam(0.01, clipnorm=0.1),
+]
+
+
+def model(optimizer=None, dtype="float64"):
+    net = NeuralNetwork("cce", optimizer or Adam(0.01), seed=0, dtype=dtype)
+    net.add(Dense(4, 8))
+    net.add(BatchNorm(8))
+    net.add(Activation("relu"))
+    net.add(Residual(Sequential(Dense(8, 8), Activation("tanh"))))
+    net.add(Dense(8, 3))
+    net.add(Activation("softmax"))
+    return net
+
+
+def data(n=64):
+    rng = np.random.default_rng(1)
+    return rng.standard_normal((n, 4)), rng.integers(0, 3, n)
+
+
+def test_every_param_and_grad_is_a_view_into_the_flat_buffers():
+    net = model()
+    flat = net.flat_parameters()
+    params, grads = net.params_and_grads()
+    assert flat.params.size == sum(p.size for p in params)
+    np.testing.assert_array_equal(flat_span(params), flat.params)
+    assert np.shares_memory(flat_span(grads), flat.grads)
+    for layer in net.layers[:2]:
+        for key, array in layer.params.items():
+            assert np.shares_memory(array, flat.params)
+            assert np.shares_memory(layer.grads[key], flat.grads)
+            assert array.dtype == np.float64
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS)
+def test_a_fused_step_equals_the_per_array_step_bitwise(make):
+    # The same rule, one pass over the flat buffer or one pass per array.
+    fused, loop = model(make()), model(make())
+    X, y = data()
+    for net in (fused, loop):
+        net.optimizer.elementwise = net is fused
+        net.train(X, y, epochs=2, batch_size=16, verbose=0)
+    # With clipnorm the joint norm is summed in another order: last bits only.
+    tol = 0 if fused.optimizer.clipnorm is None else 1e-10
+    for a, b in zip(fused.get_weights(), loop.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS)
+def test_an_optimizer_step_allocates_nothing_and_makes_one_pass(make):
+    net = model(make(), dtype="float32")
+    X, y = data()
+    net.train(X, y, epochs=1, batch_size=16, verbose=0)  # state and scratch made
+    optimizer = net.optimizer
+    calls = []
+    update = optimizer.update
+
+    def counted(param, grad, state):
+        calls.append(param.size)
+        update(param, grad, state)
+
+    optimizer.update = counted
+    params, grads = net.params_and_grads()
+    for grad in grads:
+        grad[...] = 0.01
+    optimizer.step(params, grads)  # warm
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for _ in range(5):
+        optimizer.step(params, grads)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    assert grown < 1024  # bytes, vs a buffer of ~1.2 kB per copy of the state
+    assert calls == [net.flat_parameters().params.size] * 6  # one pass per step
+
+
+def test_a_replaced_array_is_re_adopted_at_the_next_step():
+    net = model()
+    X, y = data()
+    dense = net.layers[0]
+    new = np.full((4, 8), 0.5)
+    dense.params["W"] = new
+    net.train(X, y, epochs=1, batch_size=64, verbose=0)
+    assert dense.params["W"] is not new
+    assert np.shares_memory(dense.params["W"], net.flat_parameters().params)
+    assert not np.allclose(dense.params["W"], 0.5)  # it trained from 0.5
+    reference = model()
+    reference.layers[0].params["W"][...] = 0.5
+    reference.train(X, y, epochs=1, batch_size=64, verbose=0)
+    np.testing.assert_array_equal(dense.params["W"], reference.layers[0].params["W"])
+
+
+def test_a_replaced_array_of_another_shape_is_a_clear_error():
+    net = model()
+    X, y = data()
+    before = net.get_weights()
+    net.layers[0].params["W"] = np.zeros((4, 9))
+    with pytest.raises(ValueError, match=r"0\.W: expected an array of shape \(4, 8\)"):
+        net.train(X, y, epochs=1, batch_size=16, verbose=0)
+    for a, b in zip(net.get_weights()[1:], before[1:], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_layer_appended_directly_gets_new_buffers_values_kept():
+    net = model()
+    net.layers.pop()  # the softmax head, then a new one by hand
+    head = Dense(3, 3)
+    head.build(net.rng, net.dtype)
+    net.layers.append(head)
+    net.layers.append(Activation("softmax"))
+    weights = [w.copy() for w in net.params_and_grads()[0]]
+    flat = net.flat_parameters()
+    assert np.shares_memory(head.params["W"], flat.params)
+    for a, b in zip(net.params_and_grads()[0], weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_standalone_arrays_still_step_one_by_one():
+    w, b = np.array([1.0, 2.0]), np.array([3.0])
+    opt = Adam(learning_rate=0.1)
+    opt.step([w, b], [np.array([1.0, -1.0]), np.array([2.0])])
+    np.testing.assert_allclose(w, [0.9, 2.1])
+    np.testing.assert_allclose(b, [2.9])
