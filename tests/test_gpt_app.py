@@ -66,7 +66,7 @@ def test_a_transformer_resumes_exactly_with_its_tokenizer(tmp_path, windows):
     ("tokenizer", "message"),
     [
         ({"type": "Pickle", "config": {}}, r"expected tokenizer null or"),
-        ({"type": "CharTokenizer", "config": {"chars": 5}}, r"chars: expected a string"),
+        ({"type": "CharTokenizer", "config": {"chars": 5}}, r"expected a string"),
         ({"type": "CharTokenizer", "config": {"chars": "aa"}}, r"distinct characters"),
         ({"type": "CharTokenizer", "config": {}}, r"CharTokenizer: expected a config"),
     ],
