@@ -111,7 +111,11 @@ class FlatParameters:
     params, grads : ndarray of shape (total parameters,)
     param_views, grad_views : list of ndarray
         The layers' arrays, in walking order (the optimizer's view).
+    reduce_buffer : ndarray of shape (total parameters + EXTRA,)
+        ``grads`` followed by ``EXTRA`` free values.
     """
+
+    EXTRA = 3
 
     def __init__(self, layers: Iterable[Layer], dtype: np.dtype) -> None:
         layers = list(layers)
@@ -121,7 +125,11 @@ class FlatParameters:
         sources = [layer.params[key] for _, layer, key in self.entries]
         total = sum(np.size(array) for array in sources)
         self.params = np.empty(total, dtype=dtype)
-        self.grads = np.zeros(total, dtype=dtype)
+        # The gradients and, after them, a few values that data-parallel
+        # training sums with them in the same allreduce (loss, accuracy, a
+        # stop request): one message per step.
+        self.reduce_buffer = np.zeros(total + self.EXTRA, dtype=dtype)
+        self.grads = self.reduce_buffer[:total]
         shapes = [np.shape(array) for array in sources]
         self.param_views = split(self.params, shapes)
         self.grad_views = split(self.grads, shapes)

@@ -67,6 +67,12 @@ class Layer:
     data): for a first Dense or Conv2D that skips a GEMM as large as the one
     for ``dW``. Any other caller gets ``dL/dInput``."""
 
+    batch_shard: Any = None
+    """This process's share of the global batch in data-parallel training
+    (a :class:`nnscratch.core.shard.BatchShard`), None otherwise. Only
+    layers that look across the batch (dropout masks, batch statistics)
+    read it."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         LAYER_TYPES[cls.__name__] = cls

@@ -87,21 +87,31 @@ class ArrayData:
         self.n_samples = len(X)
 
     def batches(
-        self, batch_size: int, rng: np.random.Generator | None = None, skip: int = 0
+        self,
+        batch_size: int,
+        rng: np.random.Generator | None = None,
+        skip: int = 0,
+        shard: Any = None,
     ) -> Iterator[Batch]:
         """Yield ``(x, y)`` batches: shuffled with ``rng``, in order without;
         the first ``skip`` batches are left out (a resumed epoch).
 
         Indices within a shuffled batch are sorted, so a memory-mapped ``X``
         is read front to back; the order within a batch does not change the
-        (summed) gradient.
+        (summed) gradient. With a ``shard`` (a
+        :class:`~nnscratch.core.shard.BatchShard`, data-parallel training),
+        only this process's share of each batch is read and yielded.
         """
         order = None if rng is None else rng.permutation(self.n_samples)
         for start in range(skip * batch_size, self.n_samples, batch_size):
             if order is None:
-                rows = slice(start, start + batch_size)
+                rows = np.arange(start, min(start + batch_size, self.n_samples))
             else:
                 rows = np.sort(order[start : start + batch_size])
+            if shard is not None:
+                rows = rows[shard.take(len(rows))]
+            if order is None:
+                rows = slice(int(rows[0]), int(rows[-1]) + 1) if len(rows) else rows
             yield np.asarray(self.X[rows], dtype=self.dtype), self.y[rows]
 
 
@@ -129,16 +139,24 @@ class StreamData:
         self.name, self.source, self.check = name, source, check
 
     def batches(
-        self, batch_size: int | None = None, rng: np.random.Generator | None = None
+        self,
+        batch_size: int | None = None,
+        rng: np.random.Generator | None = None,
+        shard: Any = None,
     ) -> Iterator[Batch]:
-        """Yield checked batches in the source's own order and sizes."""
+        """Yield checked batches in the source's own order and sizes (with a
+        ``shard``: this process's share of each, as :meth:`ArrayData.batches`)."""
         for item in iterate_source(self.name, self.source):
             if not isinstance(item, tuple | list) or len(item) != 2:
                 raise ValueError(
                     f"{self.name}: expected batches as (x_batch, y_batch) pairs. "
                     f"Received {type(item).__name__}"
                 )
-            yield self.check(*item)
+            x, y = self.check(*item)
+            if shard is not None:
+                rows = shard.take(len(x))
+                x, y = x[rows], y[rows]
+            yield x, y
 
 
 def iterate_source(name: str, source: Iterable | Callable[[], Iterable]) -> Iterator:

@@ -354,7 +354,9 @@ class NeuralNetwork:
         it otherwise) ``dL/dx``, with every layer's ``grads`` filled."""
         data_loss, output, grad = self._loss_and_output(x, y, training, backward=True)
         loss = data_loss + self.regularization_loss()
-        if not np.isfinite(loss):
+        # In data-parallel training every process decides together, on the
+        # loss summed over them (see train_step).
+        if not np.isfinite(loss) and self.__dict__.get("distributed") is None:
             raise TrainingDivergedError(f"the loss is {loss}")
         layers = self.layers[:-1] if self._fused_output else self.layers
         for layer in reversed(layers[1:]):
@@ -407,6 +409,12 @@ class NeuralNetwork:
         try:
             loss, output = self.compute_gradients(x, y, training=True)
             flat = self._flat
+            distributed = self.__dict__.get("distributed")
+            if distributed is not None:
+                # One allreduce of the flat gradients (and loss, accuracy).
+                loss = distributed.reduce_step(self, loss, output, y)
+                if not np.isfinite(loss):
+                    raise TrainingDivergedError(f"the loss is {loss}")
             if not all_finite([flat.grads]):
                 raise TrainingDivergedError("a gradient is not finite")
             # The update itself can overflow (a huge learning rate): check

@@ -130,6 +130,7 @@ def fit(
     callbacks: list[Callback] | None = None,
     resume_from: str | os.PathLike | None = None,
     track: bool = False,
+    distributed: Any = None,
 ) -> dict[str, list[float]]:
     """Train ``model`` on shuffled mini-batches; return the per-epoch history.
 
@@ -166,6 +167,10 @@ def fit(
         Also record, per layer and epoch, the mean and standard deviation
         of its outputs, the norm of its weight gradients and the
         update-to-weight ratio (see ``nnscratch.engine.tracking``).
+    distributed : DataParallel, optional
+        Train on every process of an MPI job (``mpiexec -n K python
+        script.py``), ``batch_size`` being the global batch; see
+        :class:`nnscratch.distributed.DataParallel`.
 
     Returns
     -------
@@ -180,6 +185,51 @@ def fit(
     Ctrl-C stops training after the current batch and returns the history
     so far (with early stopping, the best weights are restored).
     """
+    if distributed is not None:
+        options = {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "X_val": X_val,
+            "y_val": y_val,
+            "early_stopping_patience": early_stopping_patience,
+            "verbose": verbose,
+            "callbacks": callbacks,
+            "resume_from": resume_from,
+            "track": track,
+        }
+        return distributed.fit(model, _fit, X, y, **options)
+    return _fit(
+        model,
+        X,
+        y,
+        epochs,
+        batch_size,
+        X_val,
+        y_val,
+        early_stopping_patience,
+        verbose,
+        callbacks,
+        resume_from,
+        track,
+    )
+
+
+def _fit(
+    model: NeuralNetwork,
+    X: Any,
+    y: Any = None,
+    epochs: int = 100,
+    batch_size: int = 32,
+    X_val: Any = None,
+    y_val: Any = None,
+    early_stopping_patience: int | None = None,
+    verbose: int | bool = 1,
+    callbacks: list[Callback] | None = None,
+    resume_from: str | os.PathLike | None = None,
+    track: bool = False,
+    distributed: Any = None,
+) -> dict[str, list[float]]:
+    """:func:`fit`, on this process (``distributed``: its share of a job)."""
     # Every layer's arrays views into the model's flat buffers again (a
     # replaced array is re-adopted, one of another shape refused) before
     # anything runs the layers.
@@ -192,6 +242,8 @@ def fit(
     batch_size = check_positive_int("batch_size", batch_size)
     verbose = check_verbose(verbose)
     check_last_batch(model, data, batch_size)
+    if distributed is not None:
+        distributed.check_batches(data, batch_size)
     callbacks = _with_early_stopping(
         callbacks, early_stopping_patience, val_data is not None
     )
@@ -206,8 +258,12 @@ def fit(
     run = TrainingRun(model, data, val_data, epochs, batch_size, verbose, callbacks)
     model.tracker = LayerStatsTracker(model) if track else None
     try:
+        if distributed is not None:
+            distributed.begin(model, run)
         history = run.run(first_epoch)
     finally:
+        if distributed is not None:
+            distributed.end(model, run)
         model.tracker = None
         # The copies that let a diverging step be undone live as long as
         # the run (see NeuralNetwork.train_step).
@@ -445,6 +501,9 @@ class TrainingRun:
         self.verbose = verbose
         self.callbacks = callbacks
         self.interrupts = Interrupts()
+        self.shard: Any = None
+        """This process's share of each batch (data-parallel training)."""
+        self.distributed: Any = None
 
     def run(self, first_epoch: int) -> dict[str, list[float]]:
         """Train epochs ``first_epoch .. epochs - 1``; return their history."""
@@ -453,7 +512,7 @@ class TrainingRun:
         with self.interrupts.installed():
             try:
                 for epoch in range(first_epoch, self.epochs):
-                    logs = self.run_epoch(epoch, self.interrupts.pressed)
+                    logs = self.run_epoch(epoch, self.stop_requested)
                     # Recorded before the callbacks run, so that a checkpoint
                     # saved by one of them includes this epoch ...
                     self.record(history, logs)
@@ -482,6 +541,13 @@ class TrainingRun:
                 for callback in self.callbacks:
                     callback.on_train_end()
         return history
+
+    def stop_requested(self) -> bool:
+        """Whether Ctrl-C asks to stop after this batch: here, or in
+        data-parallel training on any process (known to all at the same step)."""
+        if self.distributed is not None:
+            return self.distributed.stop_requested
+        return self.interrupts.pressed()
 
     def record(self, history: dict, logs: dict[str, float]) -> None:
         """Append an epoch's ``logs`` to this call's and the model's history."""
@@ -533,7 +599,10 @@ class TrainingRun:
             raise
         logs = self.epoch_logs(totals)
         if self.val_data is not None:
-            scores = self.model.score(self.val_data)
+            if self.distributed is not None:
+                scores = self.distributed.score(self.model, self.val_data)
+            else:
+                scores = self.model.score(self.val_data)
             logs.update({f"val_{key}": value for key, value in scores.items()})
         if any("learning_rate" in c.log_keys for c in self.callbacks):
             # The rate this epoch used, in the logs before any callback runs,
@@ -578,27 +647,36 @@ class TrainingRun:
         epoch's start, then the generator continues from where it was
         (dropout masks) and the batches already done are skipped.
         """
-        rng = self.model.rng
+        rng, shard = self.model.rng, self.shard
         if position is None:
-            return self.data.batches(self.batch_size, rng)
+            return self.data.batches(self.batch_size, rng, shard=shard)
         now = rng.bit_generator.state
         rng.bit_generator.state = position["rng"]
         skip = position["batches_done"]
         if isinstance(self.data, ArrayData):
-            batches = self.data.batches(self.batch_size, rng, skip=skip)
+            batches = self.data.batches(self.batch_size, rng, skip=skip, shard=shard)
             first = next(batches, None)  # draws the order
             rng.bit_generator.state = now
             return itertools.chain([] if first is None else [first], batches)
         rng.bit_generator.state = now
-        return itertools.islice(self.data.batches(self.batch_size, rng), skip, None)
+        batches = self.data.batches(self.batch_size, rng, shard=shard)
+        return itertools.islice(batches, skip, None)
 
     def accumulate(self, totals: dict, loss: float, output: np.ndarray, y: Any) -> None:
-        """Add a batch to the running, sample-weighted epoch means."""
-        n = len(output)
+        """Add a batch to the running, sample-weighted epoch means.
+
+        In data-parallel training ``loss`` is already the global batch's,
+        and the global batch's accuracy came with it.
+        """
+        if self.distributed is not None:
+            n = self.shard.total
+            totals["correct"] += self.distributed.batch_accuracy * n
+        else:
+            n = len(output)
+            if self.model.reports_accuracy:
+                totals["correct"] += accuracy(y, output) * n
         totals["samples"] += n
         totals["loss"] += loss * n
-        if self.model.reports_accuracy:
-            totals["correct"] += accuracy(y, output) * n
 
     def epoch_logs(self, totals: dict) -> dict[str, float]:
         samples = max(totals["samples"], 1)

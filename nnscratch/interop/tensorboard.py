@@ -79,6 +79,8 @@ class TensorBoard(Callback):
     ``learning_rate`` a scheduler put in ``logs``, else the optimizer's.
     """
 
+    writes_files = True
+
     def __init__(
         self,
         log_dir: str | os.PathLike = "logs",

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from nnscratch.core.layer import Layer
+from nnscratch.core.shard import batch_random
 from nnscratch.core.validation import check_float_in_range, check_positive_int
 from nnscratch.layers.kv_cache import KVCache
 
@@ -169,7 +170,8 @@ class MultiHeadAttention(Layer):
         mask = None
         dropped = weights
         if training and self.dropout > 0.0:
-            keep = self.rng.random(weights.shape) >= self.dropout
+            keep = batch_random(self.rng, weights.shape, self.batch_shard)
+            keep = keep >= self.dropout
             mask = keep.astype(weights.dtype) / weights.dtype.type(1.0 - self.dropout)
             dropped = weights * mask
         merged, y = self._merge(dropped @ v)  # (N, h, T, T) @ (N, h, T, d)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from nnscratch.core.layer import Layer
+from nnscratch.core.shard import batch_moments, batch_sums
 from nnscratch.core.validation import check_float_in_range, check_positive_int
 
 
@@ -110,9 +111,10 @@ class BatchNorm(Layer):
         self._check_input(x, training)
         axes, vector_shape = _layout(x.ndim)
         if training:
-            mean = x.mean(axis=axes)  # (N, C, H, W) -> (C,)
-            var = x.var(axis=axes)  # biased: divides by m, as torch normalises
-            self._update_running_stats(mean, var, x.size // self.num_features)
+            # (N, C, H, W) -> (C,), over every process's share of the batch;
+            # biased: divides by m, as torch normalises.
+            mean, var, m = batch_moments(x, axes, self.batch_shard)
+            self._update_running_stats(mean, var, m)
         else:
             mean = self.buffers["running_mean"]
             var = self.buffers["running_var"]
@@ -145,7 +147,10 @@ class BatchNorm(Layer):
         scale = (self.params["gamma"] * self._inv_std).reshape(vector_shape)
         if not self._training:
             return grad * scale
-        m = grad.size // self.num_features
+        # The sums over the global batch (data-parallel training: all shares).
+        (dbeta, dgamma), m = batch_sums(
+            [dbeta, dgamma], grad.size // self.num_features, self.batch_shard
+        )
         # (C,) -> (1, C[, 1, 1]) for both sums, broadcast back over the m values.
         centred = m * grad - dbeta.reshape(vector_shape)
         return scale / m * (centred - xhat * dgamma.reshape(vector_shape))
@@ -157,7 +162,9 @@ class BatchNorm(Layer):
                 f"BatchNorm: expected input of shape (N, {self.num_features}) or "
                 f"(N, {self.num_features}, H, W). Received shape {x.shape}"
             )
-        if training and x.size <= self.num_features:
+        shard = self.batch_shard
+        total = x.shape[0] if shard is None else shard.total
+        if training and x.size // max(x.shape[0], 1) * total <= self.num_features:
             raise ValueError(
                 "BatchNorm: expected more than 1 value per channel when training "
                 f"(as torch). Received shape {x.shape}; use a batch of 2 or more, "

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from nnscratch.core.layer import Layer
+from nnscratch.core.shard import batch_random
 from nnscratch.core.validation import check_float_in_range
 
 
@@ -72,7 +73,8 @@ class Dropout(Layer):
         if not training or self.rate == 0.0:
             self._scaled_mask = None
             return x
-        keep = self.rng.random(x.shape) >= self.rate
+        # Drawn for the global batch in data-parallel training (same masks).
+        keep = batch_random(self.rng, x.shape, self.batch_shard) >= self.rate
         self._scaled_mask = keep.astype(x.dtype) / x.dtype.type(1.0 - self.rate)
         return x * self._scaled_mask
 

@@ -49,6 +49,9 @@ class Callback:
     run installed its own)."""
     log_keys: tuple[str, ...] = ()
     """The ``logs`` keys this callback adds at the end of an epoch."""
+    writes_files: bool = False
+    """Whether it writes files (checkpoints, logs): in data-parallel
+    training such a callback runs on process 0 only."""
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         """Called once before the first epoch of every ``train`` call."""

@@ -40,6 +40,8 @@ class CSVLogger(Callback):
     'epoch,loss'
     """
 
+    writes_files = True
+
     def __init__(
         self, path: str | os.PathLike, separator: str = ",", append: bool = False
     ) -> None:

@@ -46,6 +46,8 @@ class ModelCheckpoint(MonitorCallback):
     ['epoch1.npz', 'epoch2.npz']
     """
 
+    writes_files = True
+
     def __init__(
         self,
         path: str | os.PathLike,
