@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nnscratch.core.functional import sigmoid, softmax, softplus
-from nnscratch.core.special import erfc
+from nnscratch.core.special import erfc, erfc_single
 
 
 class ActivationFunction(NamedTuple):
@@ -89,17 +89,30 @@ def softplus_backward(grad: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndar
 
 def gelu(x: np.ndarray) -> np.ndarray:
     # Phi(x) = 0.5 * erfc(-x / sqrt 2) keeps full precision in the left tail,
-    # where 0.5 * (1 + erf(x / sqrt 2)) cancels to 0.
-    return x * (0.5 * erfc(-x * SQRT_HALF))
+    # where 0.5 * (1 + erf(x / sqrt 2)) cancels to 0. Single precision takes
+    # the one-formula erfc (relative error ~1e-6, ~30 passes over the array,
+    # 6x faster); float64 keeps Cody's erfc, within a few ulp.
+    single = x.dtype.itemsize <= 4 and np.issubdtype(x.dtype, np.floating)
+    y = (erfc_single if single else erfc)(x * -SQRT_HALF)
+    y *= 0.5  # Phi(x)
+    y *= x
+    return y
 
 
 def gelu_backward(grad: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    # From y and x: Phi(x) = y / x (no second erf); Phi(0) = 1/2.
-    cdf = np.divide(y, x, out=np.full_like(y, 0.5), where=x != 0)
     # phi(x) = exp(-x**2 / 2) / sqrt(2 pi); |x| is capped at 40, where phi is
-    # already 0, so x**2 cannot overflow.
-    pdf = np.exp(-0.5 * np.square(np.minimum(np.abs(x), 40.0))) * INV_SQRT_2PI
-    return grad * (cdf + x * pdf)
+    # already 0, so x**2 cannot overflow. In place: one array, no temporaries.
+    dx = np.abs(x)
+    np.minimum(dx, 40.0, out=dx)
+    dx *= dx
+    dx *= -0.5
+    np.exp(dx, out=dx)
+    dx *= INV_SQRT_2PI
+    dx *= x  # x phi(x)
+    # From y and x: Phi(x) = y / x (no second erf); Phi(0) = 1/2.
+    dx += np.divide(y, x, out=np.full_like(y, 0.5), where=x != 0)
+    dx *= grad
+    return dx
 
 
 def linear(x: np.ndarray) -> np.ndarray:
