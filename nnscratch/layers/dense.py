@@ -91,9 +91,11 @@ class Dense(WeightedLayer):
         """
         check_input_shape("Dense", x, (None,) * max(x.ndim - 1, 1) + (self.input_size,))
         self._input = x
-        y = x @ self.params["W"]
-        y += self.params["b"]  # (out,) broadcast over every leading axis, in place
-        return y
+        # (N, ..., in) -> (M, in), M = N * ...: one 2-D GEMM, several times
+        # faster than NumPy's stacked 3-D matmul; a view when x is contiguous.
+        y = x.reshape(-1, self.input_size) @ self.params["W"]
+        y += self.params["b"]  # (out,) broadcast over the rows, in place
+        return y.reshape(*x.shape[:-1], self.output_size)  # (M, out) -> (N, ..., out)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         """Fill ``grads['W']``, ``grads['b']`` and return ``dL/dx``.
@@ -121,7 +123,8 @@ class Dense(WeightedLayer):
         np.sum(g2, axis=0, out=self.grads["b"])
         if not self.input_gradient_needed:
             return None
-        return grad @ W.T
+        # (M, out) @ (out, in) -> (M, in) -> (N, ..., in)
+        return (g2 @ W.T).reshape(x.shape)
 
     def get_config(self) -> dict[str, Any]:
         return {
