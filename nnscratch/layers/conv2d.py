@@ -14,7 +14,14 @@ from nnscratch.core.validation import (
     check_positive_int,
 )
 from nnscratch.core.weighted import WeightedLayer
-from nnscratch.layers.im2col import as_pair, check_image_input, col2im, compact, im2col
+from nnscratch.layers.im2col import (
+    as_pair,
+    check_image_input,
+    col2im,
+    compact,
+    im2col,
+    output_size,
+)
 
 
 class Conv2D(WeightedLayer):
@@ -49,6 +56,10 @@ class Conv2D(WeightedLayer):
       ``(C*kh*kw, N*OH*OW)``
     - backward: ``dW2 = G @ cols.T + 2 * l2_lambda * W2``, ``db = sum_{n,r,s} g``,
       ``dx = col2im(W2.T @ G)``, with ``G = g`` reshaped ``(O, N*OH*OW)``
+
+    Activations flow channels-first in memory: the output is a transposed
+    view of the ``(O, N*OH*OW)`` product, so no layout change is needed
+    between layers.
 
     Examples
     --------
@@ -90,6 +101,8 @@ class Conv2D(WeightedLayer):
         self.l2_lambda = check_float_in_range("l2_lambda", l2_lambda, 0.0, np.inf)
         self._cols: np.ndarray | None = None
         self._input_shape: tuple[int, ...] | None = None
+        # im2col's padded copy and cols, reused while the batch shape holds.
+        self._scratch: dict[str, np.ndarray] = {}
 
     def weight_layout(self) -> tuple[tuple[int, ...], int, int]:
         kh, kw = self.kernel_size
@@ -117,19 +130,23 @@ class Conv2D(WeightedLayer):
         """
         x = np.asarray(x)
         check_image_input("Conv2D", x, self.in_channels, self.kernel_size, self.padding)
-        n, _, h, w = x.shape
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        out_h, out_w = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-        # (N, C, H, W) -> (C*kh*kw, N*OH*OW), cached for dW.
-        self._cols = im2col(x, self.kernel_size, self.stride, self.padding)
+        n, o = x.shape[0], self.out_channels
+        out_h, out_w = output_size(x.shape[2:], *self._geometry)
+        # (N, C, H, W) -> (C*kh*kw, N*OH*OW), cached for dW; a reused buffer.
+        self._cols = im2col(x, *self._geometry, buffers=self._scratch)
         self._input_shape = x.shape
-        W = self.params["W"]
         # (O, C, kh, kw) -> (O, C*kh*kw), a view; then one GEMM:
         # (O, C*kh*kw) @ (C*kh*kw, N*OH*OW) -> (O, N*OH*OW).
-        y = W.reshape(self.out_channels, -1) @ self._cols
+        y = np.matmul(self.params["W"].reshape(o, -1), self._cols)
         y += self.params["b"][:, None]  # (O,) -> (O, 1), broadcast over columns
-        # (O, N*OH*OW) -> (O, N, OH, OW) -> (N, O, OH, OW), a view.
-        return y.reshape(self.out_channels, n, out_h, out_w).transpose(1, 0, 2, 3)
+        # (O, N*OH*OW) -> (O, N, OH, OW) -> (N, O, OH, OW), a view: the data
+        # stays channels-first in memory, which the next im2col reads fastest
+        # and which NumPy's element-wise operations (ReLU) and the pools keep.
+        return y.reshape(o, n, out_h, out_w).transpose(1, 0, 2, 3)
+
+    @property
+    def _geometry(self) -> tuple[tuple[int, int], ...]:
+        return self.kernel_size, self.stride, self.padding
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         """Fill ``grads['W']``, ``grads['b']`` and return ``dL/dx``.
@@ -142,13 +159,12 @@ class Conv2D(WeightedLayer):
         Returns
         -------
         ndarray of shape (N, in_channels, H, W)
-            dLoss/dInput (None when ``input_gradient_needed`` is False).
+            dLoss/dInput (None when ``input_gradient_needed`` is False),
+            channels-first in memory like the output of forward.
         """
         cols = self._cached("_cols")
-        n, c, _, _ = self._input_shape
-        o, out_h, out_w = self.out_channels, grad.shape[2], grad.shape[3]
-        W = self.params["W"]
-        W2 = W.reshape(o, -1)  # (O, C, kh, kw) -> (O, C*kh*kw), a view
+        o = self.out_channels
+        W2 = self.params["W"].reshape(o, -1)  # (O, C, kh, kw) -> (O, C*kh*kw)
         # (N, O, OH, OW) -> (O, N, OH, OW) -> (O, N*OH*OW); free when grad has
         # the memory order forward's output had, a copy otherwise.
         G = grad.transpose(1, 0, 2, 3).reshape(o, -1)
@@ -161,13 +177,8 @@ class Conv2D(WeightedLayer):
         if not self.input_gradient_needed:
             return None
         # (C*kh*kw, O) @ (O, N*OH*OW) -> (C*kh*kw, N*OH*OW): dL/dcols.
-        dcols = W2.T @ G
-        kh, kw = self.kernel_size
-        # (C*kh*kw, N*OH*OW) -> (C, kh, kw, N, OH, OW) -> (N, C, OH, OW, kh, kw)
-        window_grads = dcols.reshape(c, kh, kw, n, out_h, out_w).transpose(
-            3, 0, 4, 5, 1, 2
-        )
-        return col2im(window_grads, self._input_shape, self.stride, self.padding)
+        dcols = np.matmul(W2.T, G)
+        return col2im(dcols, self._input_shape, *self._geometry)
 
     def get_config(self) -> dict[str, Any]:
         return {

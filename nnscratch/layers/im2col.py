@@ -75,17 +75,6 @@ def check_image_input(
         )
 
 
-def pad_images(x: np.ndarray, padding: Pair) -> np.ndarray:
-    """Zero-pad the two spatial axes; ``x`` itself when there is no padding."""
-    if padding == (0, 0):
-        return x
-    ph, pw = padding
-    n, c, h, w = x.shape
-    padded = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
-    padded[:, :, ph : ph + h, pw : pw + w] = x
-    return padded
-
-
 def sliding_windows(x: np.ndarray, kernel: Pair, stride: Pair) -> np.ndarray:
     """A read-only view of every window: no data is copied.
 
@@ -112,13 +101,58 @@ def window_elements(windows: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
         yield k, windows[..., i, j]
 
 
-def im2col(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair) -> np.ndarray:
+def output_size(size: Pair, kernel: Pair, stride: Pair, padding: Pair) -> Pair:
+    """``(OH, OW)``: ``OH = (H + 2*ph - kh) // sh + 1``, likewise ``OW``."""
+    return tuple(
+        (n + 2 * p - k) // s + 1
+        for n, k, s, p in zip(size, kernel, stride, padding, strict=True)
+    )
+
+
+def window_slice(offset: Pair, stride: Pair, out_size: Pair) -> tuple[slice, slice]:
+    """The pixels that element ``offset = (i, j)`` of every window reads:
+    rows ``i + sh*oh`` and columns ``j + sw*ow``, one per output position."""
+    (i, j), (sh, sw), (oh, ow) = offset, stride, out_size
+    return slice(i, i + sh * oh, sh), slice(j, j + sw * ow, sw)
+
+
+def _buffer(
+    buffers: dict | None, key: str, shape: tuple[int, ...], dtype: np.dtype
+) -> np.ndarray:
+    """``buffers[key]`` when it has this shape and dtype, else a new zeroed
+    array, kept there for the next call (no dict: a new one every time)."""
+    found = None if buffers is None else buffers.get(key)
+    if found is None or found.shape != shape or found.dtype != dtype:
+        found = np.zeros(shape, dtype=dtype)
+        if buffers is not None:
+            buffers[key] = found
+    return found
+
+
+def im2col(
+    x: np.ndarray,
+    kernel: Pair,
+    stride: Pair,
+    padding: Pair,
+    buffers: dict | None = None,
+) -> np.ndarray:
     """Lay every (padded) window out as one column, so that a convolution is
     one matrix product.
 
     Returns ``cols`` of shape ``(C*kh*kw, N*OH*OW)``: row ``(c, i, j)`` of the
-    kernel, column ``(n, oh, ow)`` of the output. This is the one copy forward
-    makes, ``kh*kw`` times the input's size (less with strides).
+    kernel, column ``(n, oh, ow)`` of the output. ``x`` may have any memory
+    layout; channels-first ``(C, N, H, W)`` in memory (what Conv2D returns)
+    reads fastest. ``buffers``, a dict the caller keeps, lends the arrays to
+    reuse from call to call (the padded copy, whose zero border is written
+    once, and ``cols``); the result is then one of them.
+
+    Notes
+    -----
+    One strided copy per kernel offset ``(i, j)``: row block ``(:, i, j)`` of
+    ``cols``, seen as ``(C, N, OH, OW)``, is the slice of pixels
+    ``(i + sh*oh, j + sw*ow)`` of the input seen as ``(C, N, H, W)``. Each copy
+    moves whole image rows, not the scattered elements a transpose of the
+    6-D window view gathers.
 
     Examples
     --------
@@ -128,30 +162,49 @@ def im2col(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair) -> np.ndarr
            [3., 4.],
            [4., 5.]])
     """
-    windows = sliding_windows(pad_images(x, padding), kernel, stride)
-    n, c, oh, ow, kh, kw = windows.shape
-    # (N, C, OH, OW, kh, kw) -> (C, kh, kw, N, OH, OW) -> (C*kh*kw, N*OH*OW)
-    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * oh * ow)
+    n, c, h, w = x.shape
+    (kh, kw), (ph, pw) = kernel, padding
+    out_size = output_size((h, w), kernel, stride, padding)
+    # (N, C, H, W) -> (C, N, H, W), a view.
+    source = x.transpose(1, 0, 2, 3)
+    if padding != (0, 0):
+        shape = (c, n, h + 2 * ph, w + 2 * pw)
+        padded = _buffer(buffers, "padded", shape, x.dtype)
+        # The interior only: the zero border stays from the first call.
+        padded[:, :, ph : ph + h, pw : pw + w] = source
+        source = padded
+    rows = (c * kh * kw, n * out_size[0] * out_size[1])
+    cols = _buffer(buffers, "cols", rows, x.dtype)
+    # (C*kh*kw, N*OH*OW) -> (C, kh, kw, N, OH, OW), a view.
+    blocks = cols.reshape(c, kh, kw, n, *out_size)
+    for i in range(kh):
+        for j in range(kw):
+            # (C, N, OH, OW) <- the (C, N, OH, OW) slice of pixels it reads.
+            blocks[:, i, j] = source[(..., *window_slice((i, j), stride, out_size))]
+    return cols
 
 
 def col2im(
-    window_grads: np.ndarray,
+    cols: np.ndarray,
     input_shape: tuple[int, ...],
+    kernel: Pair,
     stride: Pair,
     padding: Pair = (0, 0),
 ) -> np.ndarray:
-    """Add each window's gradient back onto the pixels it covers.
+    """The adjoint of :func:`im2col`: add each column's entries back onto the
+    pixels they were read from.
 
     Parameters
     ----------
-    window_grads : ndarray of shape (N, C, OH, OW, kh, kw)
-        dLoss/d(window element); any strides (a broadcast view is fine).
+    cols : ndarray of shape (C*kh*kw, N*OH*OW)
+        dLoss/dcols, laid out as :func:`im2col` returns.
     input_shape : (N, C, H, W), before padding.
 
     Returns
     -------
-    ndarray of shape ``input_shape``: the sum, per pixel, over every window
-    that covers it (pixels in no window, and the padding, get nothing).
+    ndarray of shape ``input_shape``, channels-first ``(C, N, H, W)`` in
+    memory (a view): the sum, per pixel, over every window that covers it
+    (pixels in no window, and the padding, get nothing).
 
     Notes
     -----
@@ -162,20 +215,22 @@ def col2im(
     by overlapping windows are reached from different offsets, and the loop
     accumulates them. (``np.add.at`` would handle collisions in one call but
     is unbuffered and many times slower.)
+
+    Examples
+    --------
+    >>> col2im(np.ones((4, 2)), (1, 1, 2, 3), (2, 2), (1, 1))
+    array([[[[1., 2., 1.],
+             [1., 2., 1.]]]])
     """
-    n, c, oh, ow, kh, kw = window_grads.shape
-    (sh, sw), (ph, pw) = stride, padding
-    h, w = input_shape[2], input_shape[3]
-    padded = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=window_grads.dtype)
-    # Windows that do not overlap reach each pixel once: a plain copy will do.
-    overlapping = sh < kh or sw < kw
+    n, c, h, w = input_shape
+    (kh, kw), (ph, pw) = kernel, padding
+    out_size = output_size((h, w), kernel, stride, padding)
+    padded = np.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    # (C*kh*kw, N*OH*OW) -> (C, kh, kw, N, OH, OW), a view.
+    blocks = cols.reshape(c, kh, kw, n, *out_size)
     for i in range(kh):
         for j in range(kw):
-            # (N, C, OH, OW) slice of pixels (i + sh*oh, j + sw*ow).
-            pixels = padded[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw]
-            if overlapping:
-                pixels += window_grads[:, :, :, :, i, j]
-            else:
-                pixels[...] = window_grads[:, :, :, :, i, j]
-    # (N, C, H+2ph, W+2pw) -> (N, C, H, W): a view without the padding.
-    return padded[:, :, ph : ph + h, pw : pw + w]
+            # The (C, N, OH, OW) slice of pixels (i + sh*oh, j + sw*ow).
+            padded[(..., *window_slice((i, j), stride, out_size))] += blocks[:, i, j]
+    # (C, N, H+2ph, W+2pw) -> (C, N, H, W) -> (N, C, H, W): views.
+    return padded[:, :, ph : ph + h, pw : pw + w].transpose(1, 0, 2, 3)

@@ -11,10 +11,10 @@ from nnscratch.core.layer import Layer
 from nnscratch.layers.im2col import (
     as_pair,
     check_image_input,
-    col2im,
     compact,
     sliding_windows,
     window_elements,
+    window_slice,
 )
 
 
@@ -22,7 +22,9 @@ class _Pool2D(Layer):
     """What both pools share: arguments, windowing and the scatter back.
 
     A subclass says how a window is reduced (``_pool``) and how the gradient
-    of its result spreads over the window (``_window_grads``).
+    of its result spreads over the window (``_add_window_grads``). Windows are
+    read as strided views of ``x`` (no copy), and both the output and ``dx``
+    keep the memory layout of ``x`` (channels-first after a Conv2D).
     """
 
     def __init__(
@@ -33,7 +35,7 @@ class _Pool2D(Layer):
         super().__init__()
         self.pool_size = as_pair("pool_size", pool_size)
         self.stride = self.pool_size if stride is None else as_pair("stride", stride)
-        self._input_shape: tuple[int, ...] | None = None
+        self._input: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Reduce every window to one value.
@@ -53,7 +55,7 @@ class _Pool2D(Layer):
         check_image_input(type(self).__name__, x, None, self.pool_size)
         # (N, C, H, W) -> (N, C, OH, OW, kh, kw), a view.
         windows = sliding_windows(x, self.pool_size, self.stride)
-        self._input_shape = x.shape
+        self._input = x
         return self._pool(windows)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
@@ -70,14 +72,31 @@ class _Pool2D(Layer):
             dLoss/dInput; pixels in no window (dropped edges) get 0, pixels
             in several overlapping windows the sum of their shares.
         """
-        input_shape = self._cached("_input_shape")
-        # (N, C, OH, OW) -> (N, C, OH, OW, kh, kw) -> (N, C, H, W)
-        return col2im(self._window_grads(grad), input_shape, self.stride)
+        x = self._cached("_input")
+        # (N, C, H, W) in the memory layout of x (order 'K'); zeroed unless
+        # the windows tile x exactly, when every pixel is written once.
+        tiled = self.stride == self.pool_size and all(
+            size % k == 0 for size, k in zip(x.shape[2:], self.pool_size, strict=True)
+        )
+        dx = np.empty_like(x) if tiled else np.zeros_like(x)
+        self._add_window_grads(grad, dx)
+        return dx
+
+    def _pixels(self, dx: np.ndarray, k: int, grad: np.ndarray) -> np.ndarray:
+        """The ``(N, C, OH, OW)`` view of ``dx`` (shaped like ``grad``) that
+        element ``k = i*kw + j`` of every window covers, one pixel each."""
+        offset = divmod(k, self.pool_size[1])
+        return dx[(..., *window_slice(offset, self.stride, grad.shape[2:]))]
+
+    @property
+    def _overlapping(self) -> bool:
+        """Whether windows share pixels (then their gradients add up)."""
+        return any(s < k for s, k in zip(self.stride, self.pool_size, strict=True))
 
     def _pool(self, windows: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def _window_grads(self, grad: np.ndarray) -> np.ndarray:
+    def _add_window_grads(self, grad: np.ndarray, dx: np.ndarray) -> None:
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
@@ -138,40 +157,41 @@ class MaxPool2D(_Pool2D):
         # so inference (and a forward with no backward) pays nothing for it.
         elements = window_elements(windows)
         _, first = next(elements)
-        best = first.copy()  # (N, C, OH, OW): the running maximum
+        # (N, C, OH, OW): the running maximum, in the memory order of x.
+        best = first.copy(order="K")
         for _, value in elements:
             np.maximum(best, value, out=best)  # NaN wins, as in torch
         self._windows, self._best = windows, best
         return best
 
-    def _window_grads(self, grad: np.ndarray) -> np.ndarray:
+    def _add_window_grads(self, grad: np.ndarray, dx: np.ndarray) -> None:
         windows, best = self._cached("_windows"), self._best
-        kh, kw = self.pool_size
-        # (kh, kw, N, C, OH, OW): slot (i, j) holds g where element (i, j)
-        # of the window is the one that won, 0 elsewhere.
-        routed = np.empty((kh, kw, *best.shape), dtype=grad.dtype)
-        taken = np.zeros(best.shape, dtype=bool)  # window already routed
+        taken = np.zeros_like(best, dtype=bool)  # window already routed
+        first = np.empty_like(taken)
         for k, value in window_elements(windows):
             # The first element equal to the maximum, in row-major window
             # order, wins: on a tie torch picks the first one too.
-            first = np.greater(value == best, taken)  # a max, not yet taken
+            np.equal(value, best, out=first)
+            np.greater(first, taken, out=first)  # a max, not yet taken
             taken |= first
-            np.multiply(grad, first, out=routed[divmod(k, kw)])
+            pixels = self._pixels(dx, k, grad)
+            if self._overlapping:
+                pixels += grad * first
+            else:  # each pixel in one window: write, no read
+                np.multiply(grad, first, out=pixels)
         if not taken.all():  # NaN windows: NaN == NaN is False above
-            self._route_nan_windows(grad, routed, taken)
-        # (kh, kw, N, C, OH, OW) -> (N, C, OH, OW, kh, kw), a view.
-        return routed.transpose(2, 3, 4, 5, 0, 1)
+            self._route_nan_windows(grad, dx, taken)
 
     def _route_nan_windows(
-        self, grad: np.ndarray, routed: np.ndarray, taken: np.ndarray
+        self, grad: np.ndarray, dx: np.ndarray, taken: np.ndarray
     ) -> None:
         """In a window holding NaN, torch lets each NaN take over from all
         before it, so the *last* NaN gets the gradient: scan backwards."""
-        kw = self.pool_size[1]
         for k, value in reversed(list(window_elements(self._windows))):
             last_nan = np.greater(np.isnan(value), taken)
             taken |= last_nan
-            routed[divmod(k, kw)] += grad * last_nan
+            pixels = self._pixels(dx, k, grad)
+            pixels += grad * last_nan
 
 
 class AvgPool2D(_Pool2D):
@@ -208,14 +228,18 @@ class AvgPool2D(_Pool2D):
         kh, kw = self.pool_size
         elements = window_elements(windows)
         _, first = next(elements)
-        total = first.copy()  # (N, C, OH, OW): the running sum
+        total = first.copy(order="K")  # (N, C, OH, OW): the running sum
         for _, value in elements:
             total += value
         total /= kh * kw  # a Python int keeps the dtype
         return total
 
-    def _window_grads(self, grad: np.ndarray) -> np.ndarray:
+    def _add_window_grads(self, grad: np.ndarray, dx: np.ndarray) -> None:
         kh, kw = self.pool_size
         share = grad / (kh * kw)  # a Python int keeps grad's dtype
-        # (N, C, OH, OW) -> (N, C, OH, OW, 1, 1) -> (..., kh, kw), no copy.
-        return np.broadcast_to(share[..., None, None], (*grad.shape, kh, kw))
+        for k in range(kh * kw):
+            pixels = self._pixels(dx, k, grad)
+            if self._overlapping:
+                pixels += share  # overlapping windows add up
+            else:
+                pixels[...] = share
