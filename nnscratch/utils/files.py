@@ -24,6 +24,7 @@ import array
 import collections
 import contextlib
 import csv
+import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -86,24 +87,56 @@ def read_csv(path: Path) -> tuple[list[str], np.ndarray]:
     """Header names and the numbers below them, shaped (rows, columns).
 
     Rows are converted as they are read, so memory is the numbers (8 bytes
-    a cell) plus one row of text, not the whole file as Python strings.
+    a cell) plus one line of text, not the file (or even one wide row) as
+    Python strings: a plain line is parsed by NumPy straight into floats, and
+    only a line NumPy cannot read whole (quotes, a bad cell) goes through
+    :mod:`csv`, cell by cell, to say what is wrong.
     """
     header, numbers = None, array.array("d")
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            for line, row in enumerate(csv.reader(handle), start=1):
-                if not any(cell.strip() for cell in row):
+            for line, text in enumerate(handle, start=1):
+                if not text.strip(" \t\r\n,"):
                     continue
                 if header is None:
-                    header = _checked_header(path, row)
+                    header = _checked_header(path, _cells(text))
                     continue
-                numbers.extend(_numbers(path, header, line, row))
+                row = _plain_numbers(text, len(header))
+                if row is None:
+                    row = array.array("d", _numbers(path, header, line, _cells(text)))
+                numbers.extend(row)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise ValueError(f"{path}: cannot read it as CSV text ({error})") from None
     if header is None or not numbers:
         raise ValueError(f"{path}: expected a header row and at least one data row")
     # (rows * columns,) -> (rows, columns); a copy NumPy owns.
     return header, np.array(numbers).reshape(-1, len(header))
+
+
+def _cells(text: str) -> list[str]:
+    """One CSV line as its cells (quotes understood)."""
+    return next(csv.reader([text]), [])
+
+
+def _plain_numbers(text: str, columns: int) -> np.ndarray | None:
+    """The ``columns`` numbers of a line of plain comma-separated numbers, or
+    None for anything else (quotes, digit grouping, a cell that is not a
+    number, the wrong count), which the careful path then explains."""
+    # NumPy reads an empty (or blank) cell as -1: such a line, like any
+    # other NumPy would misread, takes the careful path.
+    compact = "".join(text.split())
+    if '"' in compact or "_" in compact or ",," in compact:
+        return None
+    if compact.startswith(",") or compact.endswith(","):
+        return None
+    with warnings.catch_warnings():
+        # NumPy warns, rather than fails, when a cell is not a number.
+        warnings.simplefilter("error")
+        try:
+            values = np.fromstring(text, dtype=np.float64, sep=",")
+        except (ValueError, DeprecationWarning):
+            return None
+    return values if len(values) == columns else None
 
 
 def _checked_header(path: Path, row: list[str]) -> list[str]:
