@@ -1,6 +1,6 @@
 """The fast paths of Conv2D, the pools and Dense against PyTorch, in float64.
 
-Channels-first memory layout between layers, im2col buffers reused from
+The (C, H, W, N) memory layout between layers, im2col buffers reused from
 call to call, col2im as the adjoint of im2col, pooling that writes its
 gradient straight into dx, and Dense on 3-D input as one 2-D product, with
 gradients still written in place.
@@ -41,12 +41,12 @@ def torch_conv(layer, x, grad):
 @pytest.mark.parametrize(
     "kernel, stride, padding", [(3, 1, 1), (5, 2, 2), ((3, 2), (2, 1), (0, 1))]
 )
-@pytest.mark.parametrize("layout", ["NCHW", "CNHW"])
+@pytest.mark.parametrize("layout", ["NCHW", "CHWN"])
 def test_conv_matches_torch_for_either_input_layout(kernel, stride, padding, layout):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3, 2, 9, 8))
-    if layout == "CNHW":  # what a previous Conv2D hands on
-        x = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    if layout == "CHWN":  # what a previous Conv2D hands on
+        x = np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
     layer = conv_layer(2, 4, kernel, stride, padding)
     y = layer.forward(x)
     grad = rng.standard_normal(y.shape)
@@ -56,9 +56,9 @@ def test_conv_matches_torch_for_either_input_layout(kernel, stride, padding, lay
     np.testing.assert_allclose(dx, dx_t, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(layer.grads["W"], dW_t, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(layer.grads["b"], db_t, rtol=1e-10, atol=1e-12)
-    # Output and dx are channels-first in memory: (C, N, H, W) is contiguous.
-    assert y.transpose(1, 0, 2, 3).flags.c_contiguous
-    assert dx.transpose(1, 0, 2, 3).strides[-1] == dx.itemsize
+    # Output and dx are (C, H, W, N) in memory, the batch innermost.
+    assert y.transpose(1, 2, 3, 0).flags.c_contiguous
+    assert dx.transpose(1, 2, 3, 0).strides[-1] == dx.itemsize
 
 
 def test_reused_buffers_follow_the_batch_shape_and_the_latest_call():
@@ -127,9 +127,8 @@ def test_col2im_is_the_adjoint_of_im2col(shape, kernel, stride, padding):
 )
 def test_pools_keep_the_layout_and_match_torch(pool, size, pool_size, stride):
     rng = np.random.default_rng(6)
-    # Channels-first in memory, as after Conv2D + ReLU; zeros make ties.
-    # (C, N, H, W) in memory -> an (N, C, H, W) view.
-    x = np.maximum(rng.standard_normal((3, 4, size, size)), 0).transpose(1, 0, 2, 3)
+    # (C, H, W, N) in memory, as after Conv2D + ReLU; zeros make ties.
+    x = np.maximum(rng.standard_normal((3, size, size, 4)), 0).transpose(3, 0, 1, 2)
     layer = pool(pool_size, stride)
     y = layer.forward(x)
     grad = rng.standard_normal(y.shape)
@@ -140,8 +139,8 @@ def test_pools_keep_the_layout_and_match_torch(pool, size, pool_size, stride):
     y_t.backward(to_torch(grad))
     np.testing.assert_allclose(y, to_numpy(y_t), rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(dx, to_numpy(x_t.grad), rtol=1e-12, atol=1e-14)
-    assert y.transpose(1, 0, 2, 3).flags.c_contiguous
-    assert dx.transpose(1, 0, 2, 3).flags.c_contiguous
+    assert y.transpose(1, 2, 3, 0).flags.c_contiguous
+    assert dx.transpose(1, 2, 3, 0).flags.c_contiguous
 
 
 def test_max_pool_all_zero_window_routes_to_the_first_element():

@@ -21,6 +21,7 @@ from nnscratch.layers.im2col import (
     compact,
     im2col,
     output_size,
+    reuse_buffer,
 )
 
 
@@ -53,13 +54,14 @@ class Conv2D(WeightedLayer):
     - forward:  ``y[n, o, r, s] = b[o] + sum_{c,i,j} W[o, c, i, j] *
       xp[n, c, r*sh + i, s*sw + j]``, computed as ``Y = W2 @ cols + b`` with
       ``W2 = W`` reshaped ``(O, C*kh*kw)`` and ``cols = im2col(x)`` of shape
-      ``(C*kh*kw, N*OH*OW)``
+      ``(C*kh*kw, OH*OW*N)``
     - backward: ``dW2 = G @ cols.T + 2 * l2_lambda * W2``, ``db = sum_{n,r,s} g``,
-      ``dx = col2im(W2.T @ G)``, with ``G = g`` reshaped ``(O, N*OH*OW)``
+      ``dx = col2im(W2.T @ G)``, with ``G = g`` reshaped ``(O, OH*OW*N)``
 
-    Activations flow channels-first in memory: the output is a transposed
-    view of the ``(O, N*OH*OW)`` product, so no layout change is needed
-    between layers.
+    Activations flow as ``(C, H, W, N)`` in memory, the batch innermost: the
+    output is a transposed view of the ``(O, OH*OW*N)`` product, so no layout
+    change is needed between layers, and every copy in im2col and col2im
+    moves contiguous runs of ``N`` numbers or more.
 
     Examples
     --------
@@ -132,17 +134,17 @@ class Conv2D(WeightedLayer):
         check_image_input("Conv2D", x, self.in_channels, self.kernel_size, self.padding)
         n, o = x.shape[0], self.out_channels
         out_h, out_w = output_size(x.shape[2:], *self._geometry)
-        # (N, C, H, W) -> (C*kh*kw, N*OH*OW), cached for dW; a reused buffer.
+        # (N, C, H, W) -> (C*kh*kw, OH*OW*N), cached for dW; a reused buffer.
         self._cols = im2col(x, *self._geometry, buffers=self._scratch)
         self._input_shape = x.shape
         # (O, C, kh, kw) -> (O, C*kh*kw), a view; then one GEMM:
-        # (O, C*kh*kw) @ (C*kh*kw, N*OH*OW) -> (O, N*OH*OW).
+        # (O, C*kh*kw) @ (C*kh*kw, OH*OW*N) -> (O, OH*OW*N).
         y = np.matmul(self.params["W"].reshape(o, -1), self._cols)
         y += self.params["b"][:, None]  # (O,) -> (O, 1), broadcast over columns
-        # (O, N*OH*OW) -> (O, N, OH, OW) -> (N, O, OH, OW), a view: the data
-        # stays channels-first in memory, which the next im2col reads fastest
+        # (O, OH*OW*N) -> (O, OH, OW, N) -> (N, O, OH, OW), a view: the data
+        # stays (C, H, W, N) in memory, which the next im2col reads fastest
         # and which NumPy's element-wise operations (ReLU) and the pools keep.
-        return y.reshape(o, n, out_h, out_w).transpose(1, 0, 2, 3)
+        return y.reshape(o, out_h, out_w, n).transpose(3, 0, 1, 2)
 
     @property
     def _geometry(self) -> tuple[tuple[int, int], ...]:
@@ -160,24 +162,27 @@ class Conv2D(WeightedLayer):
         -------
         ndarray of shape (N, in_channels, H, W)
             dLoss/dInput (None when ``input_gradient_needed`` is False),
-            channels-first in memory like the output of forward.
+            ``(C, H, W, N)`` in memory like the output of forward.
         """
         cols = self._cached("_cols")
         o = self.out_channels
         W2 = self.params["W"].reshape(o, -1)  # (O, C, kh, kw) -> (O, C*kh*kw)
-        # (N, O, OH, OW) -> (O, N, OH, OW) -> (O, N*OH*OW); free when grad has
+        # (N, O, OH, OW) -> (O, OH, OW, N) -> (O, OH*OW*N); free when grad has
         # the memory order forward's output had, a copy otherwise.
-        G = grad.transpose(1, 0, 2, 3).reshape(o, -1)
-        # (O, N*OH*OW) @ (N*OH*OW, C*kh*kw) -> (O, C*kh*kw): the sum over the
+        G = grad.transpose(1, 2, 3, 0).reshape(o, -1)
+        # (O, OH*OW*N) @ (OH*OW*N, C*kh*kw) -> (O, C*kh*kw): the sum over the
         # batch and positions is in the product.
         dW = self.grads["W"]
         np.matmul(G, cols.T, out=dW.reshape(o, -1))  # written in place, a view
         self.penalised(dW)
-        np.sum(G, axis=1, out=self.grads["b"])  # (O, N*OH*OW) -> (O,)
+        np.sum(G, axis=1, out=self.grads["b"])  # (O, OH*OW*N) -> (O,)
         if not self.input_gradient_needed:
             return None
-        # (C*kh*kw, O) @ (O, N*OH*OW) -> (C*kh*kw, N*OH*OW): dL/dcols.
-        dcols = np.matmul(W2.T, G)
+        # (C*kh*kw, O) @ (O, OH*OW*N) -> (C*kh*kw, OH*OW*N): dL/dcols, into a
+        # reused buffer (above glibc's 32 MB mmap limit a fresh array would
+        # page-fault all of its memory in again every step).
+        dcols = reuse_buffer(self._scratch, "dcols", cols.shape, cols.dtype)
+        np.matmul(W2.T, G, out=dcols)
         return col2im(dcols, self._input_shape, *self._geometry)
 
     def get_config(self) -> dict[str, Any]:

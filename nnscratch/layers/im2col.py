@@ -116,7 +116,7 @@ def window_slice(offset: Pair, stride: Pair, out_size: Pair) -> tuple[slice, sli
     return slice(i, i + sh * oh, sh), slice(j, j + sw * ow, sw)
 
 
-def _buffer(
+def reuse_buffer(
     buffers: dict | None, key: str, shape: tuple[int, ...], dtype: np.dtype
 ) -> np.ndarray:
     """``buffers[key]`` when it has this shape and dtype, else a new zeroed
@@ -139,20 +139,21 @@ def im2col(
     """Lay every (padded) window out as one column, so that a convolution is
     one matrix product.
 
-    Returns ``cols`` of shape ``(C*kh*kw, N*OH*OW)``: row ``(c, i, j)`` of the
-    kernel, column ``(n, oh, ow)`` of the output. ``x`` may have any memory
-    layout; channels-first ``(C, N, H, W)`` in memory (what Conv2D returns)
-    reads fastest. ``buffers``, a dict the caller keeps, lends the arrays to
+    Returns ``cols`` of shape ``(C*kh*kw, OH*OW*N)``: row ``(c, i, j)`` of the
+    kernel, column ``(oh, ow, n)`` of the output, the batch innermost. ``x``
+    may have any memory layout; ``(C, H, W, N)`` in memory (what Conv2D
+    returns) reads fastest. ``buffers``, a dict the caller keeps, lends the arrays to
     reuse from call to call (the padded copy, whose zero border is written
     once, and ``cols``); the result is then one of them.
 
     Notes
     -----
     One strided copy per kernel offset ``(i, j)``: row block ``(:, i, j)`` of
-    ``cols``, seen as ``(C, N, OH, OW)``, is the slice of pixels
-    ``(i + sh*oh, j + sw*ow)`` of the input seen as ``(C, N, H, W)``. Each copy
-    moves whole image rows, not the scattered elements a transpose of the
-    6-D window view gathers.
+    ``cols``, seen as ``(C, OH, OW, N)``, is the slice of pixels
+    ``(i + sh*oh, j + sw*ow)`` of the input seen as ``(C, H, W, N)``. With the
+    batch innermost each copy moves runs of ``N`` (``OW*N`` at stride 1)
+    contiguous numbers, even for strided convolutions and tiny images, not
+    the scattered elements a transpose of the 6-D window view gathers.
 
     Examples
     --------
@@ -165,22 +166,25 @@ def im2col(
     n, c, h, w = x.shape
     (kh, kw), (ph, pw) = kernel, padding
     out_size = output_size((h, w), kernel, stride, padding)
-    # (N, C, H, W) -> (C, N, H, W), a view.
-    source = x.transpose(1, 0, 2, 3)
-    if padding != (0, 0):
-        shape = (c, n, h + 2 * ph, w + 2 * pw)
-        padded = _buffer(buffers, "padded", shape, x.dtype)
+    # (N, C, H, W) -> (C, H, W, N), a view.
+    source = x.transpose(1, 2, 3, 0)
+    if padding != (0, 0) or not source.flags.c_contiguous:
+        # One copy into (C, H, W, N) order, padded: then every kernel offset
+        # reads contiguous runs (an (N, C, H, W) input would be gathered
+        # kh*kw times over).
+        shape = (c, h + 2 * ph, w + 2 * pw, n)
+        padded = reuse_buffer(buffers, "padded", shape, x.dtype)
         # The interior only: the zero border stays from the first call.
-        padded[:, :, ph : ph + h, pw : pw + w] = source
+        padded[:, ph : ph + h, pw : pw + w] = source
         source = padded
-    rows = (c * kh * kw, n * out_size[0] * out_size[1])
-    cols = _buffer(buffers, "cols", rows, x.dtype)
-    # (C*kh*kw, N*OH*OW) -> (C, kh, kw, N, OH, OW), a view.
-    blocks = cols.reshape(c, kh, kw, n, *out_size)
+    rows = (c * kh * kw, out_size[0] * out_size[1] * n)
+    cols = reuse_buffer(buffers, "cols", rows, x.dtype)
+    # (C*kh*kw, OH*OW*N) -> (C, kh, kw, OH, OW, N), a view.
+    blocks = cols.reshape(c, kh, kw, *out_size, n)
     for i in range(kh):
         for j in range(kw):
-            # (C, N, OH, OW) <- the (C, N, OH, OW) slice of pixels it reads.
-            blocks[:, i, j] = source[(..., *window_slice((i, j), stride, out_size))]
+            # (C, OH, OW, N) <- the (C, OH, OW, N) slice of pixels it reads.
+            blocks[:, i, j] = source[:, *window_slice((i, j), stride, out_size)]
     return cols
 
 
@@ -196,15 +200,15 @@ def col2im(
 
     Parameters
     ----------
-    cols : ndarray of shape (C*kh*kw, N*OH*OW)
+    cols : ndarray of shape (C*kh*kw, OH*OW*N)
         dLoss/dcols, laid out as :func:`im2col` returns.
     input_shape : (N, C, H, W), before padding.
 
     Returns
     -------
-    ndarray of shape ``input_shape``, channels-first ``(C, N, H, W)`` in
-    memory (a view): the sum, per pixel, over every window that covers it
-    (pixels in no window, and the padding, get nothing).
+    ndarray of shape ``input_shape``, ``(C, H, W, N)`` in memory (a view):
+    the sum, per pixel, over every window that covers it (pixels in no
+    window, and the padding, get nothing).
 
     Notes
     -----
@@ -225,12 +229,12 @@ def col2im(
     n, c, h, w = input_shape
     (kh, kw), (ph, pw) = kernel, padding
     out_size = output_size((h, w), kernel, stride, padding)
-    padded = np.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
-    # (C*kh*kw, N*OH*OW) -> (C, kh, kw, N, OH, OW), a view.
-    blocks = cols.reshape(c, kh, kw, n, *out_size)
+    padded = np.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=cols.dtype)
+    # (C*kh*kw, OH*OW*N) -> (C, kh, kw, OH, OW, N), a view.
+    blocks = cols.reshape(c, kh, kw, *out_size, n)
     for i in range(kh):
         for j in range(kw):
-            # The (C, N, OH, OW) slice of pixels (i + sh*oh, j + sw*ow).
-            padded[(..., *window_slice((i, j), stride, out_size))] += blocks[:, i, j]
-    # (C, N, H+2ph, W+2pw) -> (C, N, H, W) -> (N, C, H, W): views.
-    return padded[:, :, ph : ph + h, pw : pw + w].transpose(1, 0, 2, 3)
+            # The (C, OH, OW, N) slice of pixels (i + sh*oh, j + sw*ow).
+            padded[:, *window_slice((i, j), stride, out_size)] += blocks[:, i, j]
+    # (C, H+2ph, W+2pw, N) -> (C, H, W, N) -> (N, C, H, W): views.
+    return padded[:, ph : ph + h, pw : pw + w].transpose(3, 0, 1, 2)

@@ -24,7 +24,7 @@ class _Pool2D(Layer):
     A subclass says how a window is reduced (``_pool``) and how the gradient
     of its result spreads over the window (``_add_window_grads``). Windows are
     read as strided views of ``x`` (no copy), and both the output and ``dx``
-    keep the memory layout of ``x`` (channels-first after a Conv2D).
+    keep the memory layout of ``x`` (``(C, H, W, N)`` after a Conv2D).
     """
 
     def __init__(
