@@ -85,6 +85,7 @@ def build_mlp(
     l2_lambda: float | Sequence[float] = 0.0,
     dropout: float | Sequence[float] = 0.0,
     preprocessing: Layer | None = None,
+    dtype: str = "float32",
 ) -> NeuralNetwork:
     """A multi-layer perceptron: ``sizes[0]`` inputs -> hidden layers -> outputs.
 
@@ -125,7 +126,7 @@ def build_mlp(
     ...
     ValueError: dropout: expected one number, or 1 (one per layer). Received 2
     """
-    model = NeuralNetwork(loss_name=loss_name, optimizer=optimizer, seed=seed)
+    model = NeuralNetwork(loss_name, optimizer, seed=seed, dtype=dtype)
     if preprocessing is not None:
         model.add(preprocessing)
     _add_dense_layers(model, sizes, activation, l2_lambda, dropout)

@@ -18,12 +18,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from nnscratch.apps.builders import OUTPUT_ACTIVATIONS, RELU_FAMILY
+from nnscratch.apps.builders import build_mlp
 from nnscratch.engine.callbacks import Callback
-from nnscratch.engine.model import NeuralNetwork
-from nnscratch.layers.activation import Activation
 from nnscratch.layers.activation_functions import ACTIVATIONS
-from nnscratch.layers.dense import Dense
 from nnscratch.optimizers.adam import Adam
 from nnscratch.optimizers.sgd import SGD
 
@@ -37,26 +34,6 @@ AUTO_BATCH = 200
 
 DTYPE = "float64"
 """The networks compute in float64, as MLPClassifier does on float64 data."""
-
-
-def build_network(
-    sizes: list[int],
-    loss_name: str,
-    optimizer: Any,
-    seed: int,
-    activation: str,
-    l2_lambda: float,
-) -> NeuralNetwork:
-    """``build_mlp``'s network (He or Xavier init, the loss's head), in float64."""
-    model = NeuralNetwork(loss_name, optimizer, seed=seed, dtype=DTYPE)
-    initialization = "he" if activation in RELU_FAMILY else "xavier"
-    for inputs, units in zip(sizes[:-2], sizes[1:-1], strict=True):
-        model.add(Dense(inputs, units, initialization, l2_lambda=l2_lambda))
-        model.add(Activation(activation))
-    model.add(Dense(sizes[-2], sizes[-1], "xavier", l2_lambda=l2_lambda))
-    if loss_name in OUTPUT_ACTIVATIONS:
-        model.add(Activation(OUTPUT_ACTIVATIONS[loss_name]))
-    return model
 
 
 def _check_number(name: str, value: Any, low: float, integer: bool = False) -> None:
@@ -293,13 +270,14 @@ class NNEstimator(BaseEstimator):
         n_samples = len(X)
         batch_size = AUTO_BATCH if self.batch_size == "auto" else self.batch_size
         batch_size = min(batch_size, n_samples)
-        model = build_network(
+        model = build_mlp(
             [X.shape[1], *hidden, outputs],
             self._loss_name,
             self._optimizer(),
             seed=seed,
             activation=activation,
             l2_lambda=self.alpha / (2 * batch_size),
+            dtype=DTYPE,
         )
         stopper = NoImprovementStop(
             "val_loss" if self.early_stopping else "loss",
