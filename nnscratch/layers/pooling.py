@@ -18,6 +18,17 @@ from nnscratch.layers.im2col import (
 )
 
 
+def _in_layout_of(prototype: np.ndarray, array: np.ndarray) -> np.ndarray:
+    """``array`` with its axes in the memory order of ``prototype``'s: itself,
+    or one copy. A gradient that arrives ``(N, C, H, W)`` in memory (from
+    Flatten) would otherwise be gathered once per window element."""
+    if np.argsort(array.strides).tolist() == np.argsort(prototype.strides).tolist():
+        return array
+    copy = np.empty_like(prototype, shape=array.shape)  # order 'K': the layout
+    copy[...] = array
+    return copy
+
+
 class _Pool2D(Layer):
     """What both pools share: arguments, windowing and the scatter back.
 
@@ -79,7 +90,7 @@ class _Pool2D(Layer):
             size % k == 0 for size, k in zip(x.shape[2:], self.pool_size, strict=True)
         )
         dx = np.empty_like(x) if tiled else np.zeros_like(x)
-        self._add_window_grads(grad, dx)
+        self._add_window_grads(_in_layout_of(x, grad), dx)
         return dx
 
     def _pixels(self, dx: np.ndarray, k: int, grad: np.ndarray) -> np.ndarray:
