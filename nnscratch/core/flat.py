@@ -142,14 +142,38 @@ class FlatParameters:
                 grad[...] = old_grad
             layer.params[key] = view
             layer.grads[key] = grad
+        self._remember(layers)
+
+    def _unchanged(self, layers: list[Layer]) -> bool:
+        """Whether the same layers hold the same arrays as when last seen."""
+        if _layer_ids(layers) != self._layer_ids:
+            return False
+        for layer, count, key, view, grad in self._checks:
+            params = layer.params
+            if len(params) != count or params.get(key) is not view:
+                return False
+            if layer.grads.get(key) is not grad:
+                return False
+        return True
+
+    def _remember(self, layers: list[Layer]) -> None:
+        self._layer_ids = _layer_ids(layers)
+        self._checks = [
+            (layer, len(layer.params), key, view, grad)
+            for (_, layer, key), view, grad in zip(
+                self.entries, self.param_views, self.grad_views, strict=True
+            )
+        ]
 
     def adopt(self, layers: Iterable[Layer]) -> FlatParameters:
         """These buffers, or new ones if the tree of layers changed, with
         every array the layers hold a view into them again.
 
-        Cheap when nothing changed: one walk and an identity test per array.
+        Cheap when nothing changed: an identity test per layer and per array.
         """
         layers = list(layers)
+        if self._unchanged(layers):
+            return self
         params, grads = [], []
         entries = []
         for path, layer in walk(layers):
@@ -180,4 +204,15 @@ class FlatParameters:
                 view[...] = param
                 layer.params[key] = view
             layer.grads[key] = grad
+        self._remember(layers)
         return self
+
+
+def _layer_ids(layers: list[Layer]) -> list[int]:
+    """The identity of every layer of the tree, parents first (no paths)."""
+    ids, stack = [], list(reversed(layers))
+    while stack:
+        layer = stack.pop()
+        ids.append(id(layer))
+        stack.extend(reversed(layer.children()))
+    return ids

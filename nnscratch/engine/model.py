@@ -415,15 +415,16 @@ class NeuralNetwork:
                 loss = distributed.reduce_step(self, loss, output, y)
                 if not np.isfinite(loss):
                     raise TrainingDivergedError(f"the loss is {loss}")
-            if not all_finite([flat.grads]):
-                raise TrainingDivergedError("a gradient is not finite")
-            # The update itself can overflow (a huge learning rate): check
-            # what it produced and undo it if needed.
+            # A non-finite gradient makes the update non-finite, and the
+            # update itself can overflow (a huge learning rate): check what
+            # it produced, undo it if needed, then say which it was.
             snapshot = self.__dict__.setdefault("_step_snapshot", StepSnapshot())
             snapshot.take([flat.params], self.optimizer)
             self.optimizer.step(params, grads)
             if not all_finite([flat.params]):
                 snapshot.restore(self.optimizer)
+                if not all_finite([flat.grads]):
+                    raise TrainingDivergedError("a gradient is not finite")
                 raise TrainingDivergedError("the update made a weight NaN or infinite")
         except TrainingDivergedError:
             for buffer, before in zip(buffers, saved, strict=True):
