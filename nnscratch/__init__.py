@@ -8,6 +8,7 @@ Examples
 from typing import Any
 
 from nnscratch.core.layer import Layer
+from nnscratch.distributed import DataParallel
 from nnscratch.engine.callbacks import (
     Callback,
     CSVLogger,
@@ -79,6 +80,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DataParallel",
     "GRU",
     "LSTM",
     "RNN",

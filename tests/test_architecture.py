@@ -37,6 +37,7 @@ LEVELS = {
     "nnscratch.utils": 4,
     "nnscratch.interop": 4,
     "nnscratch.sklearn": 4,
+    "nnscratch.distributed": 4,  # data-parallel training over MPI
     "nnscratch.__main__": 5,
     "nnscratch": 5,  # the package's __init__ re-exports the public names
 }
