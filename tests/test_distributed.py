@@ -159,3 +159,14 @@ def test_without_mpi4py_the_error_names_the_extra(monkeypatch):
 
     with pytest.raises(ImportError, match=r"nnscratch\[mpi\]"):
         DataParallel()
+
+
+def test_one_process_under_mpiexec_trains_as_without_mpi(tmp_path):
+    result, _ = mpirun("equal", tmp_path, processes=1)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in worker.MODELS:
+        model, _ = worker.train(name, None, verbose=0)
+        for mine, single in zip(
+            weights(tmp_path / f"{name}.rank0.npz"), model.get_weights(), strict=True
+        ):
+            np.testing.assert_array_equal(mine, single)
