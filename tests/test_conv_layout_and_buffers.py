@@ -176,3 +176,16 @@ def test_dense_on_sequences_matches_torch_with_grads_in_place(shape):
     np.testing.assert_allclose(layer.grads["W"], to_numpy(W_t.grad), rtol=1e-12)
     np.testing.assert_allclose(layer.grads["b"], to_numpy(b_t.grad), rtol=1e-12)
     assert all(layer.grads[key] is grads[key] for key in grads)
+
+
+def test_dense_hands_a_column_major_input_its_gradient_column_major():
+    # Flatten of a (C, H, W, N) Conv2D output is a column-major (N, C*H*W) view.
+    rng = np.random.default_rng(8)
+    layer = Dense(12, 3)
+    layer.build(rng, FLOAT64)
+    x = np.asfortranarray(rng.standard_normal((5, 12)))
+    layer.forward(x)
+    grad = rng.standard_normal((5, 3))
+    dx = layer.backward(grad)
+    assert dx.flags.f_contiguous
+    np.testing.assert_allclose(dx, grad @ layer.params["W"].T, rtol=1e-13)

@@ -123,6 +123,11 @@ class Dense(WeightedLayer):
         np.sum(g2, axis=0, out=self.grads["b"])
         if not self.input_gradient_needed:
             return None
+        if x2.T.flags.c_contiguous and not x2.flags.c_contiguous:
+            # x came column-major (a flattened (C, H, W, N) Conv2D output):
+            # dx in that order too, (in, out) @ (out, M) -> (in, M) -> (M, in),
+            # so that the layers below receive their own layout back.
+            return np.matmul(W, g2.T).T.reshape(x.shape)
         # (M, out) @ (out, in) -> (M, in) -> (N, ..., in)
         return (g2 @ W.T).reshape(x.shape)
 
