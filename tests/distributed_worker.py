@@ -168,6 +168,10 @@ def main() -> None:
         model.train(
             X, y, epochs=EPOCHS, batch_size=batch_size, verbose=0, distributed=dp
         )
+    elif scenario == "outside_train":
+        if rank == 0:
+            raise RuntimeError("the script failed before train")
+        train("mlp_dropout", dp, verbose=0)
     elif scenario == "callback_error":
         train("mlp_dropout", dp, verbose=0, callbacks=[RaiseOn(1, rank)])
     elif scenario == "killed":

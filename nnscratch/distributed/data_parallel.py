@@ -49,6 +49,23 @@ def _mpi() -> Any:
     return MPI
 
 
+def _abort_on_uncaught_exceptions(comm: Any) -> None:
+    """An exception no one catches, anywhere in the script (also outside
+    ``train``), ends every process instead of leaving the others waiting
+    in a collective call, as ``python -m mpi4py script.py`` does."""
+    previous = sys.excepthook
+    if getattr(previous, "nnscratch_aborts", False):
+        return
+
+    def hook(kind: type, value: BaseException, trace: Any) -> None:
+        previous(kind, value, trace)  # the traceback, as usual
+        sys.stderr.flush()
+        comm.Abort(1)
+
+    hook.nnscratch_aborts = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
+
+
 class DataParallel:
     """Train one model on every process of an MPI job, as if on one.
 
@@ -66,7 +83,10 @@ class DataParallel:
     - Validation scores and metrics are over the whole data, summed over
       the processes; early stopping and Ctrl-C stop all at the same step.
     - An exception on any process prints its traceback and ends every
-      process (``MPI.Comm.Abort``) with exit code 1: never a hang.
+      process (``MPI.Comm.Abort``) with exit code 1: never a hang. Once a
+      DataParallel exists, this holds for an exception no one catches
+      anywhere in the script (``sys.excepthook``), as under ``python -m
+      mpi4py``.
 
     Parameters
     ----------
@@ -92,6 +112,8 @@ class DataParallel:
         self._local_stop: Any = lambda: False
         self.allreduce_seconds = 0.0
         """Time spent in the per-step gradient allreduce (for benchmarks)."""
+        if self.size > 1:
+            _abort_on_uncaught_exceptions(self.comm)
 
     @property
     def is_main(self) -> bool:
@@ -152,9 +174,18 @@ class DataParallel:
         """Process 0's weights, buffers and generator to every process; the
         shard to the layers, the run and the model."""
         flat = model.flat_parameters()
+        buffers = [buffer for _, buffer in named_arrays(model.layers, "buffers")]
+        shapes = [flat.params.size] + [buffer.shape for buffer in buffers]
+        if any(other != shapes for other in self.comm.allgather(shapes)):
+            raise ValueError(
+                "DataParallel: expected the same network on every process. "
+                f"Received parameter and buffer sizes {self.comm.allgather(shapes)}"
+            )
         self.comm.Bcast(flat.params, root=0)
-        for _, buffer in named_arrays(model.layers, "buffers"):
-            self.comm.Bcast(np.ascontiguousarray(buffer), root=0)
+        for buffer in buffers:
+            received = np.ascontiguousarray(buffer)
+            self.comm.Bcast(received, root=0)
+            buffer[...] = received
         model.rng.bit_generator.state = self.comm.bcast(
             model.rng.bit_generator.state, root=0
         )
