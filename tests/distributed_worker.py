@@ -14,17 +14,21 @@ from pathlib import Path
 import numpy as np
 
 from nnscratch import (
+    LSTM,
     Activation,
     Adam,
     BatchNorm,
     Conv2D,
     Dense,
     Dropout,
+    Embedding,
     Flatten,
     MaxPool2D,
     NeuralNetwork,
+    PositionalEmbedding,
     Residual,
     Sequential,
+    TransformerBlock,
 )
 from nnscratch.engine.callbacks import Callback, CSVLogger, ModelCheckpoint
 
@@ -69,10 +73,26 @@ def residual():
     return model, X, rng.standard_normal((62, 1)), 20
 
 
+def sequences():
+    # Attention dropout draws a mask per (sample, head, query, key): its
+    # global-batch draw is the one that must match; an LSTM after it.
+    model = NeuralNetwork("cce", Adam(0.01), seed=0, dtype="float64")
+    model.add(Embedding(7, 8))
+    model.add(PositionalEmbedding(5, 8))
+    model.add(TransformerBlock(8, 2, mlp_ratio=2, dropout=0.2))
+    model.add(LSTM(8, 6, return_sequences=True))
+    model.add(Dense(6, 7))
+    model.add(Activation("softmax"))
+    rng = np.random.default_rng(4)
+    X = rng.integers(0, 7, (39, 5))
+    return model, X, rng.integers(0, 7, (39, 5)), 12
+
+
 MODELS = {
     "mlp_dropout": mlp_dropout,
     "cnn_batchnorm": cnn_batchnorm,
     "residual": residual,
+    "sequences": sequences,
 }
 
 
