@@ -25,6 +25,7 @@ batch size (up to rounding: float64 to ~1e-12).
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 import warnings
 from typing import Any
@@ -214,8 +215,6 @@ class DataParallel:
         the sums are means over the global batch (penalty terms, equal on
         every process, come out once).
         """
-        import time
-
         buffer = model.flat_parameters().reduce_buffer
         buffer[-3] = loss
         buffer[-2] = accuracy(y, output) if model.reports_accuracy else 0.0
