@@ -95,6 +95,8 @@ class Dense(WeightedLayer):
         # faster than NumPy's stacked 3-D matmul; a view when x is contiguous.
         y = x.reshape(-1, self.input_size) @ self.params["W"]
         y += self.params["b"]  # (out,) broadcast over the rows, in place
+        if x.ndim == 2:
+            return y
         return y.reshape(*x.shape[:-1], self.output_size)  # (M, out) -> (N, ..., out)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
@@ -129,7 +131,8 @@ class Dense(WeightedLayer):
             # so that the layers below receive their own layout back.
             return np.matmul(W, g2.T).T.reshape(x.shape)
         # (M, out) @ (out, in) -> (M, in) -> (N, ..., in)
-        return (g2 @ W.T).reshape(x.shape)
+        dx = g2 @ W.T
+        return dx if x.ndim == 2 else dx.reshape(x.shape)
 
     def get_config(self) -> dict[str, Any]:
         return {
