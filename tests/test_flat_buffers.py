@@ -140,3 +140,40 @@ def test_standalone_arrays_still_step_one_by_one():
     opt.step([w, b], [np.array([1.0, -1.0]), np.array([2.0])])
     np.testing.assert_allclose(w, [0.9, 2.1])
     np.testing.assert_allclose(b, [2.9])
+
+
+def test_a_layer_that_assigns_new_gradient_arrays_still_trains():
+    from nnscratch.core.layer import Layer
+
+    class Scale(Layer):
+        """y = x * s, written as a user might: grads assigned anew."""
+
+        def __init__(self, in_place):
+            super().__init__()
+            self.params = {"s": np.ones(4)}
+            self.in_place = in_place
+
+        def forward(self, x, training=False):
+            self.x = x
+            return x * self.params["s"]
+
+        def backward(self, grad):
+            ds = (grad * self.x).sum(axis=0)  # (N, 4) -> (4,)
+            if self.in_place:
+                self.grads["s"][...] = ds
+            else:
+                self.grads = {"s": ds}
+            return grad * self.params["s"]
+
+    X, y = data()
+    nets = []
+    for in_place in (True, False):
+        net = NeuralNetwork("cce", Adam(0.05), seed=0, dtype="float64")
+        net.add(Scale(in_place))
+        net.add(Dense(4, 3))
+        net.add(Activation("softmax"))
+        net.train(X, y, epochs=2, batch_size=16, verbose=0)
+        nets.append(net)
+    assert not np.allclose(nets[1].layers[0].params["s"], 1.0)  # it trained
+    for a, b in zip(nets[0].get_weights(), nets[1].get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

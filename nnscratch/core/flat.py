@@ -17,7 +17,9 @@ new`` or ``np.copyto(layer.params['W'], new)`` (``set_weights`` and
 (``layer.params['W'] = new``) is noticed at the start of the next training
 step and re-adopted: its values are copied into the flat buffer and the
 view is put back in the dict (so ``new`` itself is no longer the layer's
-weight). A replacement of another shape is a ``ValueError``.
+weight). A replacement of another shape is a ``ValueError``. A gradient
+array a layer's ``backward`` assigns anew (rather than writing in place) is
+taken in the same way right after the backward pass.
 
 Examples
 --------
@@ -203,7 +205,13 @@ class FlatParameters:
                     )
                 view[...] = param
                 layer.params[key] = view
-            layer.grads[key] = grad
+            new_grad = layer.grads.get(key)
+            if new_grad is not grad:
+                # A layer that assigns a new gradient array in backward (a
+                # user's): its values are taken into the flat buffer.
+                if new_grad is not None and np.shape(new_grad) == grad.shape:
+                    grad[...] = new_grad
+                layer.grads[key] = grad
         self._remember(layers)
         return self
 

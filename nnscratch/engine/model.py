@@ -408,7 +408,9 @@ class NeuralNetwork:
         saved = [buffer.copy() for buffer in buffers]
         try:
             loss, output = self.compute_gradients(x, y, training=True)
-            flat = self._flat
+            # A layer whose backward assigned new gradient arrays (instead
+            # of writing in place) has them copied into the flat buffer.
+            flat = self.flat_parameters()
             distributed = self.__dict__.get("distributed")
             if distributed is not None:
                 # One allreduce of the flat gradients (and loss, accuracy).
