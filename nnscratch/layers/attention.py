@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -128,7 +129,8 @@ class MultiHeadAttention(Layer):
         position ``offset + i`` and, if causal, sees keys up to there."""
         # q is scaled before the product: (N, h, Tq, d) is smaller than the
         # scores (N, h, Tq, Tk) whenever d < Tk.
-        scores = (q * (1.0 / np.sqrt(self.head_dim))) @ k.transpose(0, 1, 3, 2)
+        # math.sqrt: a NumPy float64 scalar would turn float32 scores float64.
+        scores = (q * (1.0 / math.sqrt(self.head_dim))) @ k.transpose(0, 1, 3, 2)
         Tq, Tk = scores.shape[-2:]
         if self.causal:
             # (Tq, Tk) of 0 and -inf, broadcast over (N, h): exp(-inf) = 0
