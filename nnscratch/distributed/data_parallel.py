@@ -24,6 +24,7 @@ batch size (up to rounding: float64 to ~1e-12).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import traceback
@@ -62,6 +63,7 @@ def _abort_on_uncaught_exceptions(comm: Any) -> None:
         previous(kind, value, trace)  # the traceback, as usual
         sys.stderr.flush()
         comm.Abort(1)
+        os._exit(1)  # MPICH's Abort may return before the launcher acts
 
     hook.nnscratch_aborts = True  # type: ignore[attr-defined]
     sys.excepthook = hook
@@ -156,6 +158,9 @@ class DataParallel:
         sys.stderr.flush()
         sys.stdout.flush()
         self.comm.Abort(1)
+        # MPICH's Abort may return before the launcher ends this process:
+        # nothing more may run (or print the error a second time).
+        os._exit(1)
 
     def check_batches(self, data: Any, batch_size: int) -> None:
         """Every process needs at least one row of every global batch."""
