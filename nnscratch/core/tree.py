@@ -107,3 +107,32 @@ def declared_shapes(layers: Iterable[Layer]) -> dict[str, tuple[int, ...]]:
 def regularization_loss(layers: Iterable[Layer]) -> float:
     """The sum of every layer's own penalty."""
     return float(sum(layer.regularization_loss() for _, layer in walk(layers)))
+
+
+def load_state(layers: Iterable[Layer], state: dict, caller: str) -> None:
+    """Copy arrays named as by :func:`state_arrays` into the layers, in place.
+
+    Every name must be there, with its shape and finite values; nothing is
+    changed unless all are.
+    """
+    targets = state_arrays(layers)
+    if set(state) != set(targets):
+        missing = sorted(set(targets) - set(state))
+        extra = sorted(set(state) - set(targets))
+        raise ValueError(
+            f"{caller}: expected the arrays of this architecture. "
+            f"Missing: {missing[:10]}; unexpected: {extra[:10]}"
+        )
+    for name, target in targets.items():
+        source = np.asarray(state[name])
+        if source.shape != target.shape:
+            raise ValueError(
+                f"{caller}: {name}: expected shape {target.shape}. "
+                f"Received {source.shape}"
+            )
+        if not np.isfinite(source).all():
+            raise ValueError(
+                f"{caller}: {name}: expected finite values. Received NaN or infinity"
+            )
+    for name, target in targets.items():
+        target[...] = state[name]

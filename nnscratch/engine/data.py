@@ -272,3 +272,22 @@ def check_last_batch(model: NeuralNetwork, data: Any, batch_size: int) -> None:
                 f"which leaves a last batch of {remainder} of "
                 f"{data.n_samples} samples"
             )
+
+
+def input_batches(model: NeuralNetwork, X: Any, batch_size: int) -> Iterator:
+    """Checked input batches for ``predict``: rows of an array (memory-mapped
+    ones read a batch at a time), or an iterable's ``x`` (alone or paired)."""
+    if is_batch_source(X):
+        batches = (
+            item[0] if isinstance(item, tuple | list) else item
+            for item in iterate_source("X", X)
+        )
+    else:
+        X = check_inputs(model, "X", X, finite="later")
+        output_shape(model, X)
+        batches = (X[i : i + batch_size] for i in range(0, len(X), batch_size))
+    for x_batch in batches:
+        # Checked batch by batch, while the batch is in cache: nothing is
+        # trained here, so a NaN found halfway changes nothing, and a
+        # separate pass over a large X first would cost ~5% of predict.
+        yield check_inputs(model, "X", x_batch, "now")

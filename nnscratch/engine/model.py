@@ -20,18 +20,12 @@ from nnscratch.core.flat import FlatParameters
 from nnscratch.core.layer import Layer, backward_into_input
 from nnscratch.core.registry import layer_config, layer_from_config
 from nnscratch.core.validation import DTYPES, check_choice, check_positive_int
-from nnscratch.engine.data import (
-    check_inputs,
-    is_batch_source,
-    iterate_source,
-    output_shape,
-)
-from nnscratch.engine.data import model_data as _model_data
+from nnscratch.engine.data import input_batches, model_data
 from nnscratch.engine.training import TrainingDivergedError, fit
 from nnscratch.layers.activation import Activation
 from nnscratch.losses.losses import get_loss
 from nnscratch.optimizers.adam import Adam
-from nnscratch.optimizers.optimizer import OPTIMIZER_TYPES, Optimizer
+from nnscratch.optimizers.optimizer import Optimizer, optimizer_from_config
 from nnscratch.saving import model_file
 from nnscratch.utils.metrics import accuracy
 
@@ -180,28 +174,7 @@ class NeuralNetwork:
         Every name must be there, with its shape and finite values; nothing is
         changed unless all are.
         """
-        targets = self.state_dict()
-        if set(state) != set(targets):
-            missing = sorted(set(targets) - set(state))
-            extra = sorted(set(state) - set(targets))
-            raise ValueError(
-                "load_state_dict: expected the arrays of this architecture. "
-                f"Missing: {missing[:10]}; unexpected: {extra[:10]}"
-            )
-        for name, target in targets.items():
-            source = np.asarray(state[name])
-            if source.shape != target.shape:
-                raise ValueError(
-                    f"load_state_dict: {name}: expected shape {target.shape}. "
-                    f"Received {source.shape}"
-                )
-            if not np.isfinite(source).all():
-                raise ValueError(
-                    f"load_state_dict: {name}: expected finite values. "
-                    "Received NaN or infinity"
-                )
-        for name, target in targets.items():
-            target[...] = state[name]
+        tree.load_state(self.layers, state, "load_state_dict")
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of every param and buffer, in :meth:`state_dict` order."""
@@ -249,17 +222,7 @@ class NeuralNetwork:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> NeuralNetwork:
         """A new model as :meth:`get_config` describes it (fresh weights)."""
-        entry = config["optimizer"]
-        optimizer_type = OPTIMIZER_TYPES.get(entry["type"])
-        if optimizer_type is None:
-            raise ValueError(
-                f"unknown optimizer type {entry['type']!r}; known: "
-                f"{sorted(OPTIMIZER_TYPES)}"
-            )
-        try:
-            optimizer = optimizer_type(**entry["config"])
-        except TypeError as error:
-            raise ValueError(f"bad arguments for {entry['type']}: {error}") from None
+        optimizer = optimizer_from_config(config["optimizer"])
         model = cls(config["loss_name"], optimizer, config["seed"], config["dtype"])
         for layer_entry in config["layers"]:
             model.add(layer_from_config(layer_entry))
@@ -381,7 +344,7 @@ class NeuralNetwork:
         -------
         ndarray of the shape of ``X``, in the model's dtype
         """
-        data = _model_data(self, "X", X, "y", y)
+        data = model_data(self, "X", X, "y", y)
         if self.input_dtype is None:
             raise ValueError(
                 "input_gradients: the first layer reads integer ids, which have "
@@ -465,21 +428,7 @@ class NeuralNetwork:
         ndarray of shape (N, outputs)
         """
         batch_size = check_positive_int("batch_size", batch_size)
-        if is_batch_source(X):
-            batches = (
-                item[0] if isinstance(item, tuple | list) else item
-                for item in iterate_source("X", X)
-            )
-        else:
-            X = check_inputs(self, "X", X, finite="later")
-            output_shape(self, X)
-            batches = (X[i : i + batch_size] for i in range(0, len(X), batch_size))
-        outputs = []
-        for x_batch in batches:
-            # Checked batch by batch, while the batch is in cache: nothing is
-            # trained here, so a NaN found halfway changes nothing, and a
-            # separate pass over a large X first would cost ~5% of predict.
-            outputs.append(self.forward(check_inputs(self, "X", x_batch, "now")))
+        outputs = [self.forward(x) for x in input_batches(self, X, batch_size)]
         if not outputs:
             raise ValueError("X: expected at least one batch. Received none")
         return np.concatenate(outputs)
@@ -491,7 +440,7 @@ class NeuralNetwork:
         :meth:`train`.
         """
         batch_size = check_positive_int("batch_size", batch_size)
-        return self.score(_model_data(self, "X", X, "y", y), batch_size)
+        return self.score(model_data(self, "X", X, "y", y), batch_size)
 
     def score(self, data: Any, batch_size: int = 256) -> dict[str, float]:
         """Sample-weighted mean loss (and accuracy) over checked data, in order."""

@@ -289,3 +289,17 @@ class Optimizer:
             if key not in defaults or defaults[key] != value
         )
         return f"{type(self).__name__}({args})"
+
+
+def optimizer_from_config(entry: dict[str, Any]) -> Optimizer:
+    """The optimizer ``{'type': class name, 'config': get_config()}`` describes."""
+    optimizer_type = OPTIMIZER_TYPES.get(entry["type"])
+    if optimizer_type is None:
+        raise ValueError(
+            f"unknown optimizer type {entry['type']!r}; known: "
+            f"{sorted(OPTIMIZER_TYPES)}"
+        )
+    try:
+        return optimizer_type(**entry["config"])
+    except TypeError as error:
+        raise ValueError(f"bad arguments for {entry['type']}: {error}") from None
