@@ -51,6 +51,12 @@ def _mpi() -> Any:
     return MPI
 
 
+FORWARD_SECONDS = 0.3
+"""How long a failing process waits, after printing its error, before it ends
+every process: the launcher forwards a process's output through a pipe, and
+an abort that comes first can drop the message (seen under load)."""
+
+
 def _abort_on_uncaught_exceptions(comm: Any) -> None:
     """An exception no one catches, anywhere in the script (also outside
     ``train``), ends every process instead of leaving the others waiting
@@ -62,6 +68,7 @@ def _abort_on_uncaught_exceptions(comm: Any) -> None:
     def hook(kind: type, value: BaseException, trace: Any) -> None:
         previous(kind, value, trace)  # the traceback, as usual
         sys.stderr.flush()
+        time.sleep(FORWARD_SECONDS)
         comm.Abort(1)
         os._exit(1)  # MPICH's Abort may return before the launcher acts
 
@@ -157,6 +164,7 @@ class DataParallel:
         )
         sys.stderr.flush()
         sys.stdout.flush()
+        time.sleep(FORWARD_SECONDS)
         self.comm.Abort(1)
         # MPICH's Abort may return before the launcher ends this process:
         # nothing more may run (or print the error a second time).
