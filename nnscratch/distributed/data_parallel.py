@@ -134,9 +134,10 @@ class DataParallel:
         self.comm.Allreduce(self.MPI.IN_PLACE, array, op=self.MPI.SUM)
 
     # ------------------------------------------------------------ the run
-    def fit(self, model: Any, fit: Any, X: Any, y: Any, **options: Any) -> dict:
+    def fit(self, model: Any, fit: Any, X: Any, y: Any, options: dict) -> dict:
         """Run ``fit`` (``nnscratch.engine.training._fit``) as this process's
         share of the job; any exception ends every process."""
+        options = dict(options)
         if not self.is_main:
             options["verbose"] = 0
             options["callbacks"] = [
@@ -148,7 +149,7 @@ class DataParallel:
             with warnings.catch_warnings():
                 if not self.is_main:
                     warnings.simplefilter("ignore")
-                return fit(model, X, y, distributed=self, **options)
+                return fit(model, X, y, options, distributed=self)
         except BaseException as error:
             if self.size == 1:
                 raise

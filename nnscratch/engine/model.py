@@ -397,41 +397,8 @@ class NeuralNetwork:
             raise
         return loss, output
 
-    def train(
-        self,
-        X: Any,
-        y: Any = None,
-        epochs: int = 100,
-        batch_size: int = 32,
-        X_val: Any = None,
-        y_val: Any = None,
-        early_stopping_patience: int | None = None,
-        verbose: int | bool = 1,
-        callbacks: list | None = None,
-        resume_from: str | os.PathLike | None = None,
-        track: bool = False,
-        distributed: Any = None,
-    ) -> dict[str, list[float]]:
-        """Train on shuffled mini-batches; return the per-epoch history.
-
-        Every argument is explained in :func:`nnscratch.engine.training.fit`,
-        the training loop this method runs.
-        """
-        return fit(
-            self,
-            X,
-            y,
-            epochs=epochs,
-            batch_size=batch_size,
-            X_val=X_val,
-            y_val=y_val,
-            early_stopping_patience=early_stopping_patience,
-            verbose=verbose,
-            callbacks=callbacks,
-            resume_from=resume_from,
-            track=track,
-            distributed=distributed,
-        )
+    # The training loop, with every argument, documented where it lives.
+    train = fit
 
     # --------------------------------------------------------------- inference
     @property

@@ -185,67 +185,49 @@ def fit(
     Ctrl-C stops training after the current batch and returns the history
     so far (with early stopping, the best weights are restored).
     """
+    options = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "X_val": X_val,
+        "y_val": y_val,
+        "early_stopping_patience": early_stopping_patience,
+        "verbose": verbose,
+        "callbacks": callbacks,
+        "resume_from": resume_from,
+        "track": track,
+    }
     if distributed is not None:
-        options = {
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "X_val": X_val,
-            "y_val": y_val,
-            "early_stopping_patience": early_stopping_patience,
-            "verbose": verbose,
-            "callbacks": callbacks,
-            "resume_from": resume_from,
-            "track": track,
-        }
-        return distributed.fit(model, _fit, X, y, **options)
-    return _fit(
-        model,
-        X,
-        y,
-        epochs,
-        batch_size,
-        X_val,
-        y_val,
-        early_stopping_patience,
-        verbose,
-        callbacks,
-        resume_from,
-        track,
-    )
+        return distributed.fit(model, _fit, X, y, options)
+    return _fit(model, X, y, options)
 
 
 def _fit(
     model: NeuralNetwork,
     X: Any,
-    y: Any = None,
-    epochs: int = 100,
-    batch_size: int = 32,
-    X_val: Any = None,
-    y_val: Any = None,
-    early_stopping_patience: int | None = None,
-    verbose: int | bool = 1,
-    callbacks: list[Callback] | None = None,
-    resume_from: str | os.PathLike | None = None,
-    track: bool = False,
+    y: Any,
+    options: dict[str, Any],
     distributed: Any = None,
 ) -> dict[str, list[float]]:
-    """:func:`fit`, on this process (``distributed``: its share of a job)."""
+    """:func:`fit` with its ``options`` by name, on this process
+    (``distributed``: its share of a job)."""
     # Every layer's arrays views into the model's flat buffers again (a
     # replaced array is re-adopted, one of another shape refused) before
     # anything runs the layers.
     model.flat_parameters()
     data = model_data(model, "X", X, "y", y)
+    X_val, y_val = options["X_val"], options["y_val"]
     val_data = None
     if X_val is not None or y_val is not None:
         val_data = model_data(model, "X_val", X_val, "y_val", y_val)
-    epochs = check_positive_int("epochs", epochs)
-    batch_size = check_positive_int("batch_size", batch_size)
-    verbose = check_verbose(verbose)
+    epochs = check_positive_int("epochs", options["epochs"])
+    batch_size = check_positive_int("batch_size", options["batch_size"])
+    verbose = check_verbose(options["verbose"])
+    resume_from, track = options["resume_from"], options["track"]
     check_last_batch(model, data, batch_size)
     if distributed is not None:
         distributed.check_batches(data, batch_size)
     callbacks = _with_early_stopping(
-        callbacks, early_stopping_patience, val_data is not None
+        options["callbacks"], options["early_stopping_patience"], val_data is not None
     )
     check_callbacks(callbacks, model, val_data is not None, track)
     # Everything is checked (the file to resume from included) before the
