@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from nnscratch.core.layer import LAYER_TYPES, Layer
+from nnscratch.core.validation import short_repr
 
 
 def usable_layer_types() -> dict[str, type[Layer]]:
@@ -46,23 +47,16 @@ def layer_from_config(entry: Any) -> Layer:
     ):
         raise ValueError(
             "expected a layer description {'type': ..., 'config': {...}}. "
-            f"Received {_short(entry)}"
+            f"Received {short_repr(entry)}"
         )
     known = usable_layer_types()
     name = entry["type"]
     if name not in known:
         raise ValueError(
-            f"unknown layer type {_short(name)}; known: {sorted(known)} (a custom "
+            f"unknown layer type {short_repr(name)}; known: {sorted(known)} (a custom "
             "class must be defined, i.e. imported, before loading)"
         )
     try:
         return known[name].from_config(entry["config"])
     except TypeError as error:  # a missing or unexpected argument
         raise ValueError(f"bad arguments for layer {name}: {error}") from None
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    """``repr(value)``, cut to ``limit`` characters: a hostile file must not
-    turn an error message into megabytes."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

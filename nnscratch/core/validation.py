@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -134,3 +134,10 @@ def _show_shape(shape: tuple) -> str:
     """``(None, 2)`` -> ``'(N, 2)'``; ``(3,)`` -> ``'(3,)'``."""
     parts = ["N" if size in (None, "N") else str(size) for size in shape]
     return f"({parts[0]},)" if len(parts) == 1 else f"({', '.join(parts)})"
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a hostile file must not turn
+    an error message into megabytes."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

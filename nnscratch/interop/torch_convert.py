@@ -243,16 +243,21 @@ def torch_to_layer_converters() -> dict[type, Callable[[Any, Context], Any]]:
     }
 
 
-def convert_module(module: Any, label: str, context: Context) -> tuple[Layer, Copy]:
-    converters = torch_to_layer_converters()
-    convert = converters.get(type(module))
+def _converter(registry: dict, item: Any, label: str, caller: str, noun: str) -> Any:
+    """The registry's function for ``type(item)``, or a ValueError naming it."""
+    convert = registry.get(type(item))
     if convert is None:
-        known = sorted(kind.__name__ for kind in converters)
+        known = sorted(kind.__name__ for kind in registry)
         raise ValueError(
-            f"from_torch: cannot convert module {label} ({type(module).__name__}): "
-            f"expected one of {known}. Received {module!r}"
+            f"{caller}: cannot convert {noun} {label} ({type(item).__name__}): "
+            f"expected one of {known}. Received {item!r}"
         )
-    return convert(module, context)
+    return convert
+
+
+def convert_module(module: Any, label: str, context: Context) -> tuple[Layer, Copy]:
+    registry = torch_to_layer_converters()
+    return _converter(registry, module, label, "from_torch", "module")(module, context)
 
 
 def _default_dtype(module: Any) -> str:
@@ -443,13 +448,7 @@ LAYER_TO_TORCH: dict[type, Callable[[Any, Context], Any]] = {
 
 
 def convert_layer(layer: Layer, label: str, context: Context) -> Any:
-    convert = LAYER_TO_TORCH.get(type(layer))
-    if convert is None:
-        known = sorted(kind.__name__ for kind in LAYER_TO_TORCH)
-        raise ValueError(
-            f"to_torch: cannot convert layer {label} ({type(layer).__name__}): "
-            f"expected one of {known}. Received {layer!r}"
-        )
+    convert = _converter(LAYER_TO_TORCH, layer, label, "to_torch", "layer")
     return convert(layer, context)
 
 

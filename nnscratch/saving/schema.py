@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from nnscratch.core.registry import usable_layer_types
-from nnscratch.core.validation import DTYPES
+from nnscratch.core.validation import DTYPES, short_repr
 from nnscratch.optimizers.optimizer import OPTIMIZER_TYPES
 
 FORMAT = "nnscratch-model"
@@ -51,12 +51,6 @@ def expect(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
-def short(value: Any, limit: int = 80) -> str:
-    """``repr(value)`` cut to ``limit`` characters, for error messages."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def check_config(config: Any) -> None:
     """Raise ``ValueError`` unless ``config`` has the shape a saved model's
     description has (``NeuralNetwork.get_config`` plus the training state)."""
@@ -66,7 +60,8 @@ def check_config(config: Any) -> None:
     )
     expect(
         is_int(config.get("version"), VERSION, VERSION),
-        f"expected format version {VERSION}. Received {short(config.get('version'))}",
+        f"expected format version {VERSION}. "
+        f"Received {short_repr(config.get('version'))}",
     )
     for key, kind in (("loss_name", str), ("optimizer", dict), ("layers", list)):
         expect(
@@ -76,12 +71,12 @@ def check_config(config: Any) -> None:
     dtype = config.get("dtype")
     expect(
         isinstance(dtype, str) and dtype in DTYPES,
-        f"expected dtype one of {sorted(DTYPES)}. Received {short(dtype)}",
+        f"expected dtype one of {sorted(DTYPES)}. Received {short_repr(dtype)}",
     )
     seed = config.get("seed")
     expect(
         "seed" in config and (seed is None or is_int(seed, 0)),
-        f"expected seed null or an integer >= 0. Received {short(seed)}",
+        f"expected seed null or an integer >= 0. Received {short_repr(seed)}",
     )
     dtype = np.dtype(dtype)
     check_entry("optimizer", config["optimizer"], OPTIMIZER_TYPES, dtype)
@@ -144,15 +139,15 @@ def check_entry(
     known = {key for key in registry if not key.startswith("_")}
     expect(
         name in known,
-        f"unknown {kind} type {short(name)}; known: {sorted(known)} (a custom "
+        f"unknown {kind} type {short_repr(name)}; known: {sorted(known)} (a custom "
         "class must be defined, i.e. imported, before loading)",
     )
     for key, value in entry["config"].items():
         for number in value if isinstance(value, list) else [value]:
             expect(
                 not _is_number(number) or _fits(number, dtype),
-                f"{name} {short(key)}: expected a finite number that fits {dtype} "
-                f"(an integer: int64). Received {short(number)}",
+                f"{name} {short_repr(key)}: expected a finite number that fits {dtype} "
+                f"(an integer: int64). Received {short_repr(number)}",
             )
 
 
@@ -170,7 +165,7 @@ def check_training(training: Any) -> None:
     position = training.get("epoch_position")
     expect(
         is_int(epochs_done, 0 if position is not None else 1, 2**63 - 1),
-        f"expected epochs_done >= 1. Received {short(epochs_done)}",
+        f"expected epochs_done >= 1. Received {short_repr(epochs_done)}",
     )
     if position is not None:
         check_position(position, epochs_done)
