@@ -81,19 +81,6 @@ def state_arrays(layers: Iterable[Layer]) -> dict[str, np.ndarray]:
     }
 
 
-def params_and_grads(
-    layers: Iterable[Layer],
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Every trainable array and its gradient, in walking order: the
-    optimizer's view of a model."""
-    params, grads = [], []
-    for _, layer in walk(layers):
-        for key, param in layer.params.items():
-            params.append(param)
-            grads.append(layer.grads[key])
-    return params, grads
-
-
 def declared_shapes(layers: Iterable[Layer]) -> dict[str, tuple[int, ...]]:
     """The shape of every param and buffer the layers will hold, by array
     name, from the layers' arguments alone (nothing is allocated)."""

@@ -21,7 +21,12 @@ from nnscratch.core.layer import Layer, backward_into_input
 from nnscratch.core.registry import layer_config, layer_from_config
 from nnscratch.core.validation import DTYPES, check_choice, check_positive_int
 from nnscratch.engine.data import input_batches, model_data
-from nnscratch.engine.training import TrainingDivergedError, fit
+from nnscratch.engine.training import (
+    StepSnapshot,
+    TrainingDivergedError,
+    all_finite,
+    fit,
+)
 from nnscratch.layers.activation import Activation
 from nnscratch.losses.losses import get_loss
 from nnscratch.optimizers.adam import Adam
@@ -362,13 +367,13 @@ class NeuralNetwork:
         weight after the update is not finite; the model (weights, buffers,
         optimizer state) is then as it was before the step.
         """
-        from nnscratch.engine.training import StepSnapshot, all_finite
-
         # A training forward updates buffers (BatchNorm's running statistics);
         # a diverging step must not leave its statistics behind.
         params, grads = self.params_and_grads()  # re-adopts replaced arrays
-        buffers = [array for _, array in tree.named_arrays(self.layers, "buffers")]
-        saved = [buffer.copy() for buffer in buffers]
+        snapshot = self.__dict__.setdefault("_step_snapshot", StepSnapshot())
+        snapshot.buffers.take(
+            [array for _, array in tree.named_arrays(self.layers, "buffers")]
+        )
         try:
             loss, output = self.compute_gradients(x, y, training=True)
             # A layer whose backward assigned new gradient arrays (instead
@@ -383,7 +388,6 @@ class NeuralNetwork:
             # A non-finite gradient makes the update non-finite, and the
             # update itself can overflow (a huge learning rate): check what
             # it produced, undo it if needed, then say which it was.
-            snapshot = self.__dict__.setdefault("_step_snapshot", StepSnapshot())
             snapshot.take([flat.params], self.optimizer)
             self.optimizer.step(params, grads)
             if not all_finite([flat.params]):
@@ -392,8 +396,7 @@ class NeuralNetwork:
                     raise TrainingDivergedError("a gradient is not finite")
                 raise TrainingDivergedError("the update made a weight NaN or infinite")
         except TrainingDivergedError:
-            for buffer, before in zip(buffers, saved, strict=True):
-                buffer[...] = before
+            snapshot.buffers.restore()
             raise
         return loss, output
 

@@ -63,17 +63,44 @@ def all_finite(arrays: list[np.ndarray]) -> bool:
     return True
 
 
-class StepSnapshot:
-    """What one optimizer step changes, kept so that the step can be undone.
-
-    The parameters, the optimizer's per-parameter state and its step count,
-    copied into arrays kept between steps (one copy each, no allocation
-    after the first step).
-    """
+class ArrayCopies:
+    """Copies of some arrays, to put back later, kept between calls: taking
+    the same arrays again (the usual case) allocates nothing."""
 
     def __init__(self) -> None:
         self.sources: list[np.ndarray] = []
         self.copies: list[np.ndarray] = []
+
+    def take(self, sources: list[np.ndarray]) -> None:
+        """Remember the values of ``sources``."""
+        reuse = len(sources) == len(self.sources) and all(
+            map(operator.is_, sources, self.sources)
+        )
+        if reuse:
+            for source, copy in zip(sources, self.copies, strict=True):
+                np.copyto(copy, source)
+        else:
+            self.copies = [np.array(source, copy=True) for source in sources]
+        self.sources = list(sources)
+
+    def restore(self) -> None:
+        """Put the remembered values back, into the same arrays."""
+        for source, copy in zip(self.sources, self.copies, strict=True):
+            np.copyto(source, copy)
+
+
+class StepSnapshot:
+    """What one training step changes, kept so that the step can be undone.
+
+    The buffers a training forward updates (BatchNorm's running statistics),
+    then the parameters, the optimizer's per-parameter state and its step
+    count, copied into arrays kept between steps (no allocation after the
+    first step).
+    """
+
+    def __init__(self) -> None:
+        self.buffers = ArrayCopies()
+        self.arrays = ArrayCopies()
         self.slots: list[tuple[dict, str]] = []
         self.state: list[dict] | None = None
         self.iterations = 0
@@ -93,25 +120,14 @@ class StepSnapshot:
                 (entry, key) for entry in optimizer.state or [] for key in sorted(entry)
             ]
             sources = list(params) + [entry[key] for entry, key in self.slots]
-        # The same arrays as last step (the usual case): copy into the copies.
-        reuse = len(sources) == len(self.sources) and all(
-            map(operator.is_, sources, self.sources)
-        )
-        if reuse:
-            for source, copy in zip(sources, self.copies, strict=True):
-                np.copyto(copy, source)
-        else:
-            self.copies = [np.array(source, copy=True) for source in sources]
-        self.sources = sources
+        self.arrays.take(sources)
 
     def restore(self, optimizer: Any) -> None:
         """Put back what :meth:`take` saw, in the same arrays."""
-        for source, copy in zip(self.sources, self.copies, strict=True):
-            np.copyto(source, copy)
-        n_params = len(self.sources) - len(self.slots)
-        for (entry, key), source in zip(
-            self.slots, self.sources[n_params:], strict=True
-        ):
+        self.arrays.restore()
+        sources = self.arrays.sources
+        n_params = len(sources) - len(self.slots)
+        for (entry, key), source in zip(self.slots, sources[n_params:], strict=True):
             entry[key] = source
         optimizer.state, optimizer.iterations = self.state, self.iterations
         optimizer._shapes = self.shapes
