@@ -72,14 +72,16 @@ class GRU(RecurrentLayer):
         ndarray of shape (N, T, H) with ``return_sequences``, else (N, H)
         """
         H = self.hidden_size
-        gates = self._input_projection(x)  # u: (N, T, 3H); becomes [r, z, n]
-        W_hh, b_hh = self.params["W_hh"], self.params["b_hh"]
-        N, T = x.shape[:2]
-        hidden = np.empty((N, T, H), dtype=gates.dtype)
+        p = self.params
+        # u: (T, N, 3H), time-major; becomes [r, z, n] in place
+        gates = self._input_projection(x, p["W_ih"], p["b_ih"])
+        W_hh, b_hh = p["W_hh"], p["b_hh"]
+        T, N = gates.shape[:2]
+        hidden = np.empty((T, N, H), dtype=gates.dtype)
         v_new = np.empty_like(hidden)  # v_n = h_{t-1} @ W_hn + b_hn, for da_r
         h = np.zeros((N, H), dtype=gates.dtype)
         for t in range(T):
-            u = gates[:, t]  # (N, 3H) view
+            u = gates[t]  # (N, 3H) view
             v = h @ W_hh
             v += b_hh  # (N, 3H)
             rz = u[:, : 2 * H]
@@ -90,11 +92,11 @@ class GRU(RecurrentLayer):
             rz *= 0.5
             rz += 0.5
             r, z, n = u[:, :H], u[:, H : 2 * H], u[:, 2 * H :]
-            v_new[:, t] = v[:, 2 * H :]
+            v_new[t] = v[:, 2 * H :]
             n += r * v[:, 2 * H :]
             np.tanh(n, out=n)
             # h_t = (1 - z) * n + z * h_{t-1} = n + z * (h_{t-1} - n)
-            h_new = hidden[:, t]
+            h_new = hidden[t]
             np.subtract(h, n, out=h_new)
             h_new *= z
             h_new += n
@@ -119,25 +121,26 @@ class GRU(RecurrentLayer):
         hidden, v_new = self._hidden, self._hidden_new
         H = self.hidden_size
         d_hidden = self._upstream(grad, hidden.shape)
-        previous = self._previous_states(hidden)  # h_{t-1}, (N, T, H)
-        r, z, n = gates[..., :H], gates[..., H : 2 * H], gates[..., 2 * H :]
+        # h_{t-1} (T, N, H): the zero state, then h_0 .. h_{T-2}
+        previous = np.concatenate([np.zeros_like(hidden[:1]), hidden[:-1]])
+        r, z, n = np.split(gates, 3, axis=-1)  # (T, N, H) views
         # The factors that do not depend on dh, for all steps at once:
         # da_n = dh * to_n, da_z = dh * to_z, da_r = da_n * to_r.
         to_n = (1.0 - z) * (1.0 - n * n)
         to_z = (previous - n) * z * (1.0 - z)
         to_r = v_new * r * (1.0 - r)
         W_hh_T = self.params["W_hh"].T
-        d_input_side = np.empty_like(gates)  # du, (N, T, 3H)
-        d_hidden_side = np.empty_like(gates)  # dv, (N, T, 3H)
-        dh = np.zeros_like(hidden[:, 0])
-        for t in reversed(range(gates.shape[1])):
-            dh += d_hidden[:, t]
-            du, dv = d_input_side[:, t], d_hidden_side[:, t]  # (N, 3H) views
-            np.multiply(dh, to_n[:, t], out=du[:, 2 * H :])
-            np.multiply(dh, to_z[:, t], out=du[:, H : 2 * H])
-            np.multiply(du[:, 2 * H :], to_r[:, t], out=du[:, :H])
+        d_input_side = np.empty_like(gates)  # du, (T, N, 3H)
+        d_hidden_side = np.empty_like(gates)  # dv, (T, N, 3H)
+        dh = np.zeros_like(hidden[0])  # (N, H)
+        for t in reversed(range(gates.shape[0])):
+            dh += d_hidden[t]
+            du, dv = d_input_side[t], d_hidden_side[t]  # (N, 3H) views
+            np.multiply(dh, to_n[t], out=du[:, 2 * H :])
+            np.multiply(dh, to_z[t], out=du[:, H : 2 * H])
+            np.multiply(du[:, 2 * H :], to_r[t], out=du[:, :H])
             dv[:, : 2 * H] = du[:, : 2 * H]
-            np.multiply(du[:, 2 * H :], r[:, t], out=dv[:, 2 * H :])
-            dh *= z[:, t]
+            np.multiply(du[:, 2 * H :], r[t], out=dv[:, 2 * H :])
+            dh *= z[t]
             dh += dv @ W_hh_T
-        return self._parameter_gradients(d_input_side, d_hidden_side, previous)
+        return self._parameter_gradients(d_input_side, d_hidden_side, hidden)

@@ -78,33 +78,35 @@ class LSTM(RecurrentLayer):
         """
         H = self.hidden_size
         # sigmoid(a) = (1 + tanh(a / 2)) / 2: halving the i, f, o columns of
-        # the pre-activations (and of W_hh) lets one tanh serve all four gates.
+        # the weights and biases lets one tanh serve all four gates.
         scale = np.full(4 * H, 0.5, dtype=x.dtype)
         scale[2 * H : 3 * H] = 1.0  # g = tanh(a_g) itself
-        gates = self._input_projection(x)  # (N, T, 4H); activated in place
-        gates += self.params["b_hh"]
-        gates *= scale
-        W_hh = self.params["W_hh"] * scale  # (H, 4H), scaled copy
-        N, T = x.shape[:2]
-        cell = np.empty((N, T, H), dtype=gates.dtype)
-        tanh_cell = np.empty_like(cell)
-        hidden = np.empty_like(cell)
-        h = np.zeros((N, H), dtype=gates.dtype)
-        c = np.zeros_like(h)
+        p = self.params
+        # (T, N, 4H): x_t @ W_ih + b_ih + b_hh, scaled; activated in place.
+        gates = self._input_projection(
+            x, p["W_ih"] * scale, (p["b_ih"] + p["b_hh"]) * scale
+        )
+        W_hh = p["W_hh"] * scale  # (H, 4H), scaled copy
+        T, N = gates.shape[:2]
+        cell = self._scratch("cell", (T, N, H), gates.dtype)  # c_t
+        tanh_cell = self._scratch("tanh_cell", cell.shape, gates.dtype)
+        hidden = self._scratch("hidden", cell.shape, gates.dtype)
+        product = np.empty_like(gates[0])  # h_{t-1} @ W_hh, (N, 4H), reused
+        c = np.zeros_like(cell[0])
         for t in range(T):
-            a = gates[:, t]  # (N, 4H) view, overwritten with [i, f, g, o]
-            a += h @ W_hh
+            a = gates[t]  # (N, 4H) view, overwritten with [i, f, g, o]
+            if t:  # h_{-1} = 0 adds nothing
+                a += np.matmul(hidden[t - 1], W_hh, out=product)
             np.tanh(a, out=a)
             for block in (a[:, : 2 * H], a[:, 3 * H :]):  # i, f and o
                 block *= 0.5
                 block += 0.5
             i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-            c = f * c + i * g
-            cell[:, t] = c
-            np.multiply(o, np.tanh(c, out=tanh_cell[:, t]), out=hidden[:, t])
-            h = hidden[:, t]
+            c = np.multiply(f, c, out=cell[t])
+            c += i * g
+            np.multiply(o, np.tanh(c, out=tanh_cell[t]), out=hidden[t])
         self._gates, self._cell, self._hidden = gates, cell, hidden
-        self._tanh_cell = tanh_cell  # (N, T, H), for do and dc in backward
+        self._tanh_cell = tanh_cell  # (T, N, H), for do and dc in backward
         return self._output(hidden)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
@@ -120,36 +122,56 @@ class LSTM(RecurrentLayer):
         ndarray of shape (N, T, input_size)
             dLoss/dInput.
         """
-        gates = self._cached("_gates")
+        gates = self._cached("_gates")  # (T, N, 4H), [i, f, g, o]
         cell, tanh_cell, hidden = self._cell, self._tanh_cell, self._hidden
         H = self.hidden_size
-        N, T = hidden.shape[:2]
-        d_hidden = self._upstream(grad, hidden.shape)
-        i, f = gates[..., :H], gates[..., H : 2 * H]  # (N, T, H) views
-        g, o = gates[..., 2 * H : 3 * H], gates[..., 3 * H :]
+        T, N = gates.shape[:2]
+        d_hidden = self._upstream(grad, hidden.shape)  # (T, N, H)
+        i, f, g, o = np.split(gates, 4, axis=-1)  # (T, N, H) views
         # Everything that does not depend on dh, dc is computed for all steps
         # at once: da_t = [dc, dc, dc, dh] * coefficient_t (the equations above).
-        coefficient = np.empty_like(gates)  # (N, T, 4H)
-        coefficient[..., :H] = g * i * (1.0 - i)
-        coefficient[..., H : 2 * H] = self._previous_states(cell) * f * (1.0 - f)
-        coefficient[..., 2 * H : 3 * H] = i * (1.0 - g * g)
-        coefficient[..., 3 * H :] = tanh_cell * o * (1.0 - o)
-        through_cell = o * (1.0 - tanh_cell * tanh_cell)  # dc += dh * this
+        coefficient = self._scratch("coefficient", gates.shape, gates.dtype)
+        to_i, to_f, to_g, to_o = np.split(coefficient, 4, axis=-1)  # views
+        sigmoid_slope(i, g, out=to_i)  # g * i (1 - i)
+        to_f[0] = 0.0  # c_{-1} = 0
+        sigmoid_slope(f[1:], cell[:-1], out=to_f[1:])  # c_{t-1} * f (1 - f)
+        tanh_slope(g, i, out=to_g)  # i * (1 - g**2)
+        sigmoid_slope(o, tanh_cell, out=to_o)  # tanh(c) * o (1 - o)
+        # dc += dh * through_cell: o * (1 - tanh(c)**2)
+        through_cell = self._scratch("through_cell", cell.shape, cell.dtype)
+        tanh_slope(tanh_cell, o, out=through_cell)
         W_hh_T = self.params["W_hh"].T
-        d_pre = np.empty_like(gates)  # (N, T, 4H): dL/da_t
-        dh = np.zeros_like(hidden[:, 0])  # from step t+1
+        d_pre = self._scratch("d_pre", gates.shape, gates.dtype)  # dL/da_t
+        dh = np.zeros_like(hidden[0])  # (N, H), from step t+1
         dc = np.zeros_like(dh)
         for t in reversed(range(T)):
-            dh += d_hidden[:, t]
-            dc += dh * through_cell[:, t]
-            da = d_pre[:, t]  # (N, 4H) view
+            dh += d_hidden[t]
+            dc += dh * through_cell[t]
+            da = d_pre[t]  # (N, 4H) view
             # (N, 3H) -> (N, 3, H): dc scales the i, f, g blocks alike.
             np.multiply(
-                coefficient[:, t, : 3 * H].reshape(N, 3, H),
+                coefficient[t, :, : 3 * H].reshape(N, 3, H),
                 dc[:, None, :],
                 out=da[:, : 3 * H].reshape(N, 3, H),
             )
-            np.multiply(dh, coefficient[:, t, 3 * H :], out=da[:, 3 * H :])
-            dc *= f[:, t]
-            dh = da @ W_hh_T
-        return self._parameter_gradients(d_pre, d_pre, self._previous_states(hidden))
+            np.multiply(dh, coefficient[t, :, 3 * H :], out=da[:, 3 * H :])
+            dc *= f[t]
+            if t:  # dh_{-1} is not needed
+                np.matmul(da, W_hh_T, out=dh)
+        return self._parameter_gradients(d_pre, d_pre, hidden)
+
+
+def sigmoid_slope(s: np.ndarray, other: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``other * s (1 - s)`` into ``out``: a sigmoid's derivative from its output."""
+    np.subtract(1.0, s, out=out)
+    out *= s
+    out *= other
+    return out
+
+
+def tanh_slope(s: np.ndarray, other: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``other * (1 - s**2)`` into ``out``: tanh's derivative from its output."""
+    np.multiply(s, s, out=out)
+    np.subtract(1.0, out, out=out)
+    out *= other
+    return out

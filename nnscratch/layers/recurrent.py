@@ -44,6 +44,7 @@ class RecurrentLayer(Layer):
             )
         self.return_sequences = bool(return_sequences)
         self._input: np.ndarray | None = None
+        self._arrays: dict[str, np.ndarray] = {}  # see _scratch
 
     # ------------------------------------------------------------ building
     def state_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -71,10 +72,31 @@ class RecurrentLayer(Layer):
         }
 
     # ------------------------------------------------------------- helpers
-    def _input_projection(self, x: np.ndarray) -> np.ndarray:
-        """Check ``x`` and return ``x @ W_ih + b_ih`` for every step at once.
+    def _scratch(self, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """An uninitialised array, kept for the next call with the same shape.
 
-        ``(N, T, F) @ (F, G*H) -> (N, T, G*H)``: one GEMM, not one per step.
+        Every training step needs the same few ``(T, N, G*H)`` work arrays.
+        Fresh ones cost a page fault per 4 KB page touched (glibc returns
+        blocks this large to the system when they are freed), as long as the
+        arithmetic on them. No array returned to a caller lives here.
+        """
+        array = self._arrays.get(name)
+        if array is None or array.shape != shape or array.dtype != dtype:
+            array = self._arrays[name] = np.empty(shape, dtype)
+        return array
+
+    # Inside the layers every per-step array is time-major, (T, N, ...): the
+    # slice of step t is then one contiguous (N, ...) block, which the
+    # elementwise ufuncs of the time loop run on about twice as fast as on
+    # a strided batch-first slice ``[:, t]``.
+    def _input_projection(
+        self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray
+    ) -> np.ndarray:
+        """Check ``x``, keep it time-major and return ``x_t @ weight + bias``.
+
+        ``x`` ``(N, T, F)``; ``weight`` ``(F, G*H)`` and ``bias`` ``(G*H,)``
+        are ``W_ih`` and a bias, as the layer prepares them. Returns
+        ``(T, N, G*H)``: one GEMM for every step at once.
         """
         name = type(self).__name__
         if x.ndim != 3 or x.shape[2] != self.input_size:
@@ -84,60 +106,69 @@ class RecurrentLayer(Layer):
             )
         if x.shape[1] == 0:
             raise ValueError(f"{name}: expected at least one time step. Received 0")
-        self._input = x
         N, T, F = x.shape
-        # (N*T, F) @ (F, G*H): one 2-D GEMM (a stacked 3-D matmul is slower).
-        projected = x.reshape(N * T, F) @ self.params["W_ih"]
-        projected += self.params["b_ih"]  # (G*H,) broadcast over the rows
-        return projected.reshape(N, T, -1)  # (N*T, G*H) -> (N, T, G*H)
+        # (N, T, F) -> (T, N, F), copied: kept for dW_ih.
+        self._input = self._scratch("input", (T, N, F), x.dtype)
+        self._input[...] = x.transpose(1, 0, 2)
+        dtype = np.result_type(x, weight)
+        projected = self._scratch("gates", (T, N, weight.shape[1]), dtype)
+        # (T*N, F) @ (F, G*H): one 2-D GEMM (a stacked 3-D matmul is slower).
+        np.matmul(
+            self._input.reshape(T * N, F), weight, out=projected.reshape(T * N, -1)
+        )
+        projected += bias  # (G*H,) broadcast over the rows
+        return projected
 
     def _output(self, hidden: np.ndarray) -> np.ndarray:
-        """All hidden states ``(N, T, H)``, or the last one ``(N, H)``."""
-        return hidden if self.return_sequences else hidden[:, -1]
+        """All states ``(N, T, H)`` or the last ``(N, H)``, from ``(T, N, H)``.
+
+        A copy: ``hidden`` is overwritten by the next call.
+        """
+        if self.return_sequences:
+            return np.ascontiguousarray(hidden.transpose(1, 0, 2))
+        return hidden[-1].copy()
 
     def _upstream(self, grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        """``dL/dh_t`` for every step ``(N, T, H)`` from the output's gradient.
+        """``dL/dh_t`` for every step, time-major ``shape`` ``(T, N, H)``.
 
         Without ``return_sequences`` only the last step reached the loss, so
         the other steps start at 0 (they receive gradient through time).
         """
         if self.return_sequences:
-            return grad
-        full = np.zeros(shape, dtype=grad.dtype)
-        full[:, -1] = grad  # (N, H) -> the last step of (N, T, H)
+            return grad.transpose(1, 0, 2)  # (N, T, H) -> (T, N, H) view
+        full = self._scratch("upstream", shape, grad.dtype)
+        full[:-1] = 0.0
+        full[-1] = grad  # (N, H) -> the last step of (T, N, H)
         return full
 
-    def _previous_states(self, hidden: np.ndarray) -> np.ndarray:
-        """``h_{t-1}`` for every ``t``: the zero state, then ``h_0 .. h_{T-2}``."""
-        previous = np.empty_like(hidden)
-        previous[:, 0] = 0.0
-        previous[:, 1:] = hidden[:, :-1]  # (N, T, H) shifted one step later
-        return previous
-
     def _parameter_gradients(
-        self,
-        d_input_side: np.ndarray,
-        d_hidden_side: np.ndarray,
-        previous: np.ndarray,
+        self, d_input_side: np.ndarray, d_hidden_side: np.ndarray, hidden: np.ndarray
     ) -> np.ndarray:
-        """Fill all four grads in place and return ``dL/dx``.
+        """Fill all four grads in place and return ``dL/dx`` ``(N, T, F)``.
 
-        ``d_input_side`` / ``d_hidden_side`` ``(N, T, G*H)`` are the gradients of
+        ``d_input_side`` / ``d_hidden_side`` ``(T, N, G*H)`` are the gradients of
         the pre-activations ``x_t @ W_ih + b_ih`` and ``h_{t-1} @ W_hh + b_hh``
-        (equal except in the GRU); ``previous`` is ``h_{t-1}`` ``(N, T, H)``.
+        (equal except in the GRU); ``hidden`` is ``h_t`` ``(T, N, H)``.
         """
-        x = self._input
-        width = d_input_side.shape[-1]
-        flat_in = d_input_side.reshape(-1, width)  # (N, T, G*H) -> (N*T, G*H)
-        flat_hid = d_hidden_side.reshape(-1, width)
-        # (F, N*T) @ (N*T, G*H): the sums over batch and time are in the GEMM.
-        np.matmul(x.reshape(-1, self.input_size).T, flat_in, out=self.grads["W_ih"])
+        T, N, width = d_input_side.shape
+        flat_in = d_input_side.reshape(T * N, width)  # (T, N, G*H) -> (T*N, G*H)
+        # (F, T*N) @ (T*N, G*H): the sums over batch and time are in the GEMM.
+        x = self._input.reshape(T * N, self.input_size)
+        np.matmul(x.T, flat_in, out=self.grads["W_ih"])
+        # h_{-1} = 0 adds nothing to dW_hh: pair h_0 .. h_{T-2} with steps 1 ..
+        # T-1, two contiguous slices, (H, (T-1)*N) @ ((T-1)*N, G*H).
         np.matmul(
-            previous.reshape(-1, self.hidden_size).T, flat_hid, out=self.grads["W_hh"]
+            hidden[:-1].reshape(-1, self.hidden_size).T,
+            d_hidden_side[1:].reshape(-1, width),
+            out=self.grads["W_hh"],
         )
-        np.sum(flat_in, axis=0, out=self.grads["b_ih"])  # (N*T, G*H) -> (G*H,)
-        np.sum(flat_hid, axis=0, out=self.grads["b_hh"])
+        np.sum(flat_in, axis=0, out=self.grads["b_ih"])  # (T*N, G*H) -> (G*H,)
+        if d_hidden_side is d_input_side:
+            self.grads["b_hh"][...] = self.grads["b_ih"]
+        else:
+            np.sum(d_hidden_side.reshape(T * N, width), axis=0, out=self.grads["b_hh"])
         if not self.input_gradient_needed:
             return None  # a first layer inside a model's training step
-        # (N*T, G*H) @ (G*H, F) -> (N*T, F) -> (N, T, F)
-        return (flat_in @ self.params["W_ih"].T).reshape(x.shape)
+        # (T*N, G*H) @ (G*H, F) -> (T, N, F) -> (N, T, F)
+        dx = (flat_in @ self.params["W_ih"].T).reshape(T, N, self.input_size)
+        return dx.transpose(1, 0, 2)

@@ -74,14 +74,15 @@ class RNN(RecurrentLayer):
         -------
         ndarray of shape (N, T, H) with ``return_sequences``, else (N, H)
         """
-        hidden = self._input_projection(x)  # (N, T, H); becomes h_t in place
-        hidden += self.params["b_hh"]
-        W_hh = self.params["W_hh"]
-        h = np.zeros_like(hidden[:, 0])  # (N, H)
-        for t in range(x.shape[1]):
-            a = hidden[:, t] + h @ W_hh
+        p = self.params
+        # (T, N, H), time-major; becomes h_t in place
+        hidden = self._input_projection(x, p["W_ih"], p["b_ih"] + p["b_hh"])
+        W_hh = p["W_hh"]
+        h = np.zeros_like(hidden[0])  # (N, H)
+        for t in range(hidden.shape[0]):
+            a = hidden[t] + h @ W_hh
             h = np.tanh(a) if self.nonlinearity == "tanh" else np.maximum(a, 0)
-            hidden[:, t] = h
+            hidden[t] = h
         self._hidden = hidden
         return self._output(hidden)
 
@@ -105,12 +106,12 @@ class RNN(RecurrentLayer):
         else:
             slope = hidden > 0  # relu'(a) = [a > 0] = [h > 0]; 0 at a = 0, as torch
         W_hh_T = self.params["W_hh"].T
-        d_pre = np.empty_like(hidden)  # (N, T, H): dL/da_t
-        carry = np.zeros_like(hidden[:, 0])  # dL/dh_t arriving from step t+1
-        for t in reversed(range(hidden.shape[1])):
-            d_pre[:, t] = (d_hidden[:, t] + carry) * slope[:, t]
-            carry = d_pre[:, t] @ W_hh_T
-        return self._parameter_gradients(d_pre, d_pre, self._previous_states(hidden))
+        d_pre = np.empty_like(hidden)  # (T, N, H): dL/da_t
+        carry = np.zeros_like(hidden[0])  # dL/dh_t arriving from step t+1
+        for t in reversed(range(hidden.shape[0])):
+            d_pre[t] = (d_hidden[t] + carry) * slope[t]
+            carry = d_pre[t] @ W_hh_T
+        return self._parameter_gradients(d_pre, d_pre, hidden)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
