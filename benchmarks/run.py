@@ -8,6 +8,7 @@ seconds per epoch. Usage::
     pip install -e '.[bench]'
     python benchmarks/run.py              # workloads A and B, all peers
     python benchmarks/run.py --scaling    # also: time vs batch size and width
+    python benchmarks/run.py --alternate 8  # one process, epochs alternating
 
 Workload A, an MLP: 20,000 x 784 inputs, 10 classes, 784-256-128-10 ReLU,
 softmax + cross-entropy, Adam 1e-3, batch 128, shuffled every epoch.
@@ -16,6 +17,12 @@ MaxPool 2x2 -> Flatten -> Dense(1352->10), Adam 1e-3, batch 64.
 
 Peers are optional (the ``bench`` extra); one that is missing is reported,
 not fatal. Quote ratios from a single run on an otherwise idle machine.
+
+On a machine whose speed drifts (a shared virtual machine: the same epoch
+can take 30% longer a minute later), ``--alternate ROUNDS`` builds every
+system in one process and alternates them, one epoch each per round, after
+a warm-up epoch: each system's best epoch then comes from the same minutes
+as the others'. Peak memory is not reported there (the systems share it).
 """
 
 from __future__ import annotations
@@ -91,6 +98,38 @@ def measure(system: str, workload: str, options: dict) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def alternate(workload_name: str, systems: list[str], rounds: int) -> str:
+    """Every system in this process, one epoch each per round; a table of
+    each one's best and median epoch and its ratio to the others'."""
+    spec = WORKLOADS[workload_name]()
+    runners = {
+        system: SYSTEMS[system](spec)
+        for system in systems
+        if workload_name in SYSTEMS[system].workloads
+    }
+    times: dict[str, list[float]] = {system: [] for system in runners}
+    for runner in runners.values():
+        runner.timed_epochs(1)  # warm-up
+    for _ in range(rounds):
+        for system, runner in runners.items():
+            times[system] += [t * runner.scale for t in runner.timed_epochs(1)]
+    best = {system: min(values) for system, values in times.items()}
+    rows = [
+        f"Workload {spec.name}, alternating in one process, {rounds} rounds",
+        "| system | best s/epoch | median s/epoch | "
+        + " | ".join(f"best x {other}" for other in runners)
+        + " |",
+        "|---|---|---|" + "---|" * len(runners),
+    ]
+    for system, values in times.items():
+        ratios = " | ".join(f"{best[system] / best[other]:.3f}" for other in runners)
+        rows.append(
+            f"| {system} | {best[system]:.4f} | {statistics.median(values):.4f} "
+            f"| {ratios} |"
+        )
+    return "\n".join(rows)
+
+
 def table(workload: Workload, results: dict, peak: float) -> str:
     reference = results.get("pytorch", {}).get("seconds")
     rows = [
@@ -132,6 +171,12 @@ def main() -> None:
         help="BLAS / torch threads for every system (default: the libraries' "
         "own choice, all cores)",
     )
+    parser.add_argument(
+        "--alternate",
+        type=int,
+        metavar="ROUNDS",
+        help="run the systems in one process, alternating epochs (see above)",
+    )
     args = parser.parse_args()
     if args.threads:
         for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -141,6 +186,10 @@ def main() -> None:
         run_worker(system, workload, json.loads(options))
         return
 
+    if args.alternate:
+        for name in args.workloads.split(","):
+            print(alternate(name, args.systems.split(","), args.alternate) + "\n")
+        return
     peak = gemm_peak_gflops()
     print(
         f"float32 GEMM peak: {peak:.0f} GFLOP/s "

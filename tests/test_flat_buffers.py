@@ -73,9 +73,9 @@ def test_an_optimizer_step_allocates_nothing_and_makes_one_pass(make):
     calls = []
     update = optimizer.update
 
-    def counted(param, grad, state):
+    def counted(param, grad, state, next_state, out):
         calls.append(param.size)
-        update(param, grad, state)
+        update(param, grad, state, next_state, out)
 
     optimizer.update = counted
     params, grads = net.params_and_grads()
@@ -177,3 +177,54 @@ def test_a_layer_that_assigns_new_gradient_arrays_still_trains():
     assert not np.allclose(nets[1].layers[0].params["s"], 1.0)  # it trained
     for a, b in zip(nets[0].get_weights(), nets[1].get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS)
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_refused_step_changes_nothing_and_copied_nothing_before(make, fused):
+    # The rule writes the new values and the next state into other arrays:
+    # refusing them leaves parameters, state and step count as they were.
+    net = model(make())
+    X, y = data()
+    net.train(X, y, epochs=1, batch_size=16, verbose=0)
+    optimizer = net.optimizer
+    params, grads = net.params_and_grads()
+    if not fused:  # separate arrays: one update per array
+        params = [p.copy() for p in params]
+        grads = [g.copy() for g in grads]
+        assert optimizer.step(params, grads)
+    for grad in grads:
+        grad[...] = 0.5
+    before = [p.copy() for p in params]
+    state = optimizer.state
+    state_values = [{k: a.copy() for k, a in entry.items()} for entry in state]
+    iterations = optimizer.iterations
+    seen = []
+
+    def refuse(new_values):
+        seen.append(sum(v.size for v in new_values))
+        return False
+
+    assert optimizer.step(params, grads, accept=refuse) is False
+    assert seen == [sum(p.size for p in params)]
+    assert optimizer.iterations == iterations and optimizer.state is state
+    for now, then in zip(params, before, strict=True):
+        np.testing.assert_array_equal(now, then)
+    for entry, values in zip(state, state_values, strict=True):
+        for key, array in entry.items():
+            np.testing.assert_array_equal(array, values[key])
+    # Accepted, the same step moves the weights and the state swaps buffers.
+    assert optimizer.step(params, grads, accept=lambda new_values: True)
+    assert optimizer.iterations == iterations + 1
+    assert any(not np.array_equal(p, b) for p, b in zip(params, before, strict=True))
+
+
+def test_a_layer_without_params_added_keeps_the_per_step_check_cheap():
+    # Adding Activation changes the tree but no array: the buffers stay and
+    # the new tree is remembered, so later steps take the identity-only path.
+    net = NeuralNetwork("cce", Adam(0.01), seed=0)
+    net.add(Dense(4, 3))
+    flat = net.flat_parameters()
+    net.add(Activation("softmax"))
+    assert net.flat_parameters() is flat
+    assert flat._unchanged(net.layers)

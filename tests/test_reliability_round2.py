@@ -316,13 +316,13 @@ def test_a_second_ctrl_c_during_training_is_raised_after_a_whole_step(toy):
     calls = []
     update = model.optimizer.update
 
-    def update_with_sigint(param, grad, state):
+    def update_with_sigint(param, grad, state, next_state, out):
         # One update per step over the flat buffer: both presses inside
         # step 1, the first before the update, the second after.
         calls.append(1)
         if len(calls) == 1:
             os.kill(os.getpid(), signal.SIGINT)
-        update(param, grad, state)
+        update(param, grad, state, next_state, out)
         if len(calls) == 1:
             os.kill(os.getpid(), signal.SIGINT)
 
@@ -615,3 +615,16 @@ def test_hostile_count():
     """The README's figure: hostile inputs the suite tries (all end as
     promised when this module passes)."""
     assert len(HOSTILE) >= 25, HOSTILE
+
+
+def test_the_finiteness_check_is_exact_where_squares_overflow():
+    hostile("finite float32 weights of 1e30, whose squares overflow")
+    from nnscratch.engine.training import all_finite
+
+    big = np.full(10, 1e30, dtype=np.float32)
+    assert all_finite([big])  # the sum of squares is inf; each value is finite
+    for bad in (np.nan, np.inf, -np.inf):
+        spoiled = big.copy()
+        spoiled[3] = bad
+        assert not all_finite([spoiled])
+    assert all_finite([np.zeros((0, 3))])

@@ -45,7 +45,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from nnscratch.core.layer import Layer
-from nnscratch.core.tree import walk
+from nnscratch.core.tree import every_layer, walk
 
 
 def flat_span(arrays: list[np.ndarray]) -> np.ndarray | None:
@@ -150,11 +150,12 @@ class FlatParameters:
         """Whether the same layers hold the same arrays as when last seen."""
         if _layer_ids(layers) != self._layer_ids:
             return False
+        # The stores themselves, not the properties: these layers are built.
         for layer, count, key, view, grad in self._checks:
-            params = layer.params
+            params = layer._params
             if len(params) != count or params.get(key) is not view:
                 return False
-            if layer.grads.get(key) is not grad:
+            if layer._grads.get(key) is not grad:
                 return False
         return True
 
@@ -187,6 +188,9 @@ class FlatParameters:
             map(operator.is_, params, self.param_views)
         )
         if same and all(map(operator.is_, grads, self.grad_views)):
+            # The same arrays in a changed tree (a layer without params
+            # added): remembered, so that the next check is the cheap one.
+            self._remember(layers)
             return self
         if [(p, id(la), k) for p, la, k in entries] != [
             (p, id(la), k) for p, la, k in self.entries
@@ -218,9 +222,4 @@ class FlatParameters:
 
 def _layer_ids(layers: list[Layer]) -> list[int]:
     """The identity of every layer of the tree, parents first (no paths)."""
-    ids, stack = [], list(reversed(layers))
-    while stack:
-        layer = stack.pop()
-        ids.append(id(layer))
-        stack.extend(reversed(layer.children()))
-    return ids
+    return list(map(id, every_layer(layers)))

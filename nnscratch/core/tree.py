@@ -52,6 +52,18 @@ def _subtree(path: str, layer: Layer) -> Iterator[tuple[str, Layer]]:
         yield from _subtree(f"{path}.{name}", child)
 
 
+def every_layer(layers: Iterable[Layer]) -> list[Layer]:
+    """Every layer of the tree, parents first, as :func:`walk` but without
+    paths: for the checks made at every training step, where building the
+    path strings would cost more than the check itself."""
+    found, stack = [], list(reversed(list(layers)))
+    while stack:
+        layer = stack.pop()
+        found.append(layer)
+        stack.extend(reversed(layer.children()))
+    return found
+
+
 def leaves(layers: Iterable[Layer]) -> Iterator[tuple[str, Layer]]:
     """The layers of the tree that hold no other layers."""
     return ((path, layer) for path, layer in walk(layers) if not layer.children())
@@ -93,7 +105,7 @@ def declared_shapes(layers: Iterable[Layer]) -> dict[str, tuple[int, ...]]:
 
 def regularization_loss(layers: Iterable[Layer]) -> float:
     """The sum of every layer's own penalty."""
-    return float(sum(layer.regularization_loss() for _, layer in walk(layers)))
+    return float(sum(layer.regularization_loss() for layer in every_layer(layers)))
 
 
 def load_state(layers: Iterable[Layer], state: dict, caller: str) -> None:

@@ -22,7 +22,7 @@ from nnscratch.core.registry import layer_config, layer_from_config
 from nnscratch.core.validation import DTYPES, check_choice, check_positive_int
 from nnscratch.engine.data import input_batches, model_data
 from nnscratch.engine.training import (
-    StepSnapshot,
+    ArrayCopies,
     TrainingDivergedError,
     all_finite,
     fit,
@@ -370,10 +370,9 @@ class NeuralNetwork:
         # A training forward updates buffers (BatchNorm's running statistics);
         # a diverging step must not leave its statistics behind.
         params, grads = self.params_and_grads()  # re-adopts replaced arrays
-        snapshot = self.__dict__.setdefault("_step_snapshot", StepSnapshot())
-        snapshot.buffers.take(
-            [array for _, array in tree.named_arrays(self.layers, "buffers")]
-        )
+        buffers = self.__dict__.setdefault("_buffer_copies", ArrayCopies())
+        layers = tree.every_layer(self.layers)
+        buffers.take([a for layer in layers for a in layer.buffers.values()])
         try:
             loss, output = self.compute_gradients(x, y, training=True)
             # A layer whose backward assigned new gradient arrays (instead
@@ -385,18 +384,16 @@ class NeuralNetwork:
                 loss = distributed.reduce_step(self, loss, output, y)
                 if not np.isfinite(loss):
                     raise TrainingDivergedError(f"the loss is {loss}")
-            # A non-finite gradient makes the update non-finite, and the
-            # update itself can overflow (a huge learning rate): check what
-            # it produced, undo it if needed, then say which it was.
-            snapshot.take([flat.params], self.optimizer)
-            self.optimizer.step(params, grads)
-            if not all_finite([flat.params]):
-                snapshot.restore(self.optimizer)
+            # A non-finite gradient makes the new weights non-finite, and the
+            # update itself can overflow (a huge learning rate): the optimizer
+            # shows the new weights first and keeps them only if all are
+            # finite; otherwise weights and optimizer state stay as they were.
+            if not self.optimizer.step(params, grads, accept=all_finite):
                 if not all_finite([flat.grads]):
                     raise TrainingDivergedError("a gradient is not finite")
                 raise TrainingDivergedError("the update made a weight NaN or infinite")
         except TrainingDivergedError:
-            snapshot.buffers.restore()
+            buffers.restore()
             raise
         return loss, output
 

@@ -31,10 +31,6 @@ if TYPE_CHECKING:
     from nnscratch.engine.model import NeuralNetwork
 
 
-SMALL_ARRAY = 1 << 16
-"""Arrays up to this size are checked for NaN directly, larger ones by their sum."""
-
-
 class TrainingDivergedError(ArithmeticError):
     """Raised inside a training step whose loss, gradients or resulting
     weights are not finite."""
@@ -48,17 +44,15 @@ class TrainingDivergedWarning(RuntimeWarning):
 def all_finite(arrays: list[np.ndarray]) -> bool:
     """Whether every value of ``arrays`` is finite, cheaply.
 
-    A small array is tested directly; a large one by its sum (finite when
-    every value is, unless it overflows, which the full test then settles),
-    which reads the array once and allocates nothing.
+    Each array is tested by its sum of squares, one BLAS dot product that
+    reads it once and allocates nothing: a NaN or an infinity makes it
+    non-finite. So can finite values whose squares overflow; then the
+    elementwise test settles it.
     """
     for array in arrays:
-        if array.size <= SMALL_ARRAY:
-            if not np.isfinite(array).all():
-                return False
-            continue
+        flat = array.reshape(-1)  # a view: the arrays tested are contiguous
         with np.errstate(over="ignore", invalid="ignore"):
-            if not (np.isfinite(array.sum()) or np.isfinite(array).all()):
+            if not (np.isfinite(np.dot(flat, flat)) or np.isfinite(flat).all()):
                 return False
     return True
 
@@ -87,50 +81,6 @@ class ArrayCopies:
         """Put the remembered values back, into the same arrays."""
         for source, copy in zip(self.sources, self.copies, strict=True):
             np.copyto(source, copy)
-
-
-class StepSnapshot:
-    """What one training step changes, kept so that the step can be undone.
-
-    The buffers a training forward updates (BatchNorm's running statistics),
-    then the parameters, the optimizer's per-parameter state and its step
-    count, copied into arrays kept between steps (no allocation after the
-    first step).
-    """
-
-    def __init__(self) -> None:
-        self.buffers = ArrayCopies()
-        self.arrays = ArrayCopies()
-        self.slots: list[tuple[dict, str]] = []
-        self.state: list[dict] | None = None
-        self.iterations = 0
-        self.shapes: list = []
-
-    def take(self, params: list[np.ndarray], optimizer: Any) -> None:
-        """Remember ``params`` and ``optimizer``'s state before a step."""
-        self.state, self.iterations = optimizer.state, optimizer.iterations
-        self.shapes = list(optimizer._shapes)
-        flat_state = optimizer.fused_state()
-        if flat_state is not None:
-            # The state is views into flat arrays: copy those, in one pass each.
-            self.slots = []
-            sources = list(params) + [flat_state[key] for key in sorted(flat_state)]
-        else:
-            self.slots = [
-                (entry, key) for entry in optimizer.state or [] for key in sorted(entry)
-            ]
-            sources = list(params) + [entry[key] for entry, key in self.slots]
-        self.arrays.take(sources)
-
-    def restore(self, optimizer: Any) -> None:
-        """Put back what :meth:`take` saw, in the same arrays."""
-        self.arrays.restore()
-        sources = self.arrays.sources
-        n_params = len(sources) - len(self.slots)
-        for (entry, key), source in zip(self.slots, sources[n_params:], strict=True):
-            entry[key] = source
-        optimizer.state, optimizer.iterations = self.state, self.iterations
-        optimizer._shapes = self.shapes
 
 
 def fit(
@@ -263,9 +213,10 @@ def _fit(
         if distributed is not None:
             distributed.end(model, run)
         model.tracker = None
-        # The copies that let a diverging step be undone live as long as
+        # The arrays that let a diverging step be undone live as long as
         # the run (see NeuralNetwork.train_step).
-        model.__dict__.pop("_step_snapshot", None)
+        model.__dict__.pop("_buffer_copies", None)
+        model.optimizer.free_work_arrays()
     return model.history if resume_from is not None else history
 
 

@@ -39,9 +39,9 @@ class Adagrad(Optimizer):
     >>> import numpy as np
     >>> w = np.array([1.0])
     >>> opt = Adagrad(learning_rate=0.1)
-    >>> opt.step([w], [np.array([3.0])]); w.round(6)   # s = 9: step 0.1 * 3 / 3
+    >>> _ = opt.step([w], [np.array([3.0])]); w.round(6)   # s = 9: 0.1 * 3 / 3
     array([0.9])
-    >>> opt.step([w], [np.array([4.0])]); w.round(6)   # s = 25: step 0.1 * 4 / 5
+    >>> _ = opt.step([w], [np.array([4.0])]); w.round(6)   # s = 25: 0.1 * 4 / 5
     array([0.82])
     """
 
@@ -63,16 +63,16 @@ class Adagrad(Optimizer):
     def initial_state(self, param: np.ndarray) -> dict[str, np.ndarray]:
         return {"sum_squares": np.full_like(param, self.initial_accumulator_value)}
 
-    def update(self, param: np.ndarray, grad: np.ndarray, state: dict) -> None:
-        # In place in one scratch array, as Adam.update (no temporaries).
-        sum_squares, work = state["sum_squares"], self.scratch(param)
-        np.multiply(grad, grad, out=work)
-        sum_squares += work  # s <- s + g**2
-        np.sqrt(sum_squares, out=work)
-        work += self.epsilon
-        np.divide(grad, work, out=work)  # g / (sqrt(s) + epsilon)
-        work *= self.learning_rate
-        param -= work
+    def update(self, param, grad, state, next_state, out) -> None:
+        # out is the work array, then the new value: no temporaries.
+        sum_squares = next_state["sum_squares"]
+        np.multiply(grad, grad, out=out)
+        np.add(state["sum_squares"], out, out=sum_squares)  # s <- s + g**2
+        np.sqrt(sum_squares, out=out)
+        out += self.epsilon
+        np.divide(grad, out, out=out)  # g / (sqrt(s) + epsilon)
+        out *= self.learning_rate
+        np.subtract(param, out, out=out)
 
     def get_config(self) -> dict[str, Any]:
         return {

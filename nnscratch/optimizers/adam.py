@@ -43,6 +43,7 @@ class Adam(Optimizer):
     >>> w = np.array([1.0])
     >>> opt = Adam(learning_rate=0.1)
     >>> opt.step([w], [np.array([3.0])])  # the first step is ~lr * sign(g)
+    True
     >>> w.round(6)
     array([0.9])
     """
@@ -69,29 +70,34 @@ class Adam(Optimizer):
     def initial_state(self, param: np.ndarray) -> dict[str, np.ndarray]:
         return {"m": np.zeros_like(param), "v": np.zeros_like(param)}
 
-    def update(self, param: np.ndarray, grad: np.ndarray, state: dict) -> None:
-        # Every step works in place in one scratch array: no temporary is
-        # allocated, which matters for large layers (see benchmarks/README.md).
-        m, v, work = state["m"], state["v"], self.scratch(param)
+    def update(self, param, grad, state, next_state, out) -> None:
+        # Every operation writes into next_state or into out (the work
+        # array, then the new value): no temporary is allocated, which
+        # matters for large layers (see benchmarks/README.md).
+        m, v = next_state["m"], next_state["v"]
         t = self.iterations
         # m <- beta1 * m + (1 - beta1) * g
-        m *= self.beta1
-        np.multiply(grad, 1.0 - self.beta1, out=work)
-        m += work
+        np.multiply(state["m"], self.beta1, out=m)
+        np.multiply(grad, 1.0 - self.beta1, out=out)
+        m += out
         # v <- beta2 * v + (1 - beta2) * g**2
-        v *= self.beta2
-        np.multiply(grad, grad, out=work)
-        work *= 1.0 - self.beta2
-        v += work
-        # param <- param - lr / (1 - beta1**t) * m / (sqrt(v / (1 - beta2**t)) + eps)
-        np.sqrt(v, out=work)
+        np.multiply(state["v"], self.beta2, out=v)
+        np.multiply(grad, grad, out=out)
+        out *= 1.0 - self.beta2
+        v += out
+        # param - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+        np.sqrt(v, out=out)
         # math.sqrt keeps the factor a Python float: a NumPy float64 scalar
         # would make NumPy run this float32 product in float64.
-        work *= 1.0 / math.sqrt(1.0 - self.beta2**t)
-        work += self.epsilon
-        np.divide(m, work, out=work)
-        work *= self.learning_rate / (1.0 - self.beta1**t)
-        param -= work
+        out *= 1.0 / math.sqrt(1.0 - self.beta2**t)
+        out += self.epsilon
+        np.divide(m, out, out=out)
+        out *= self.learning_rate / (1.0 - self.beta1**t)
+        self.apply_step(param, out)
+
+    def apply_step(self, param: np.ndarray, out: np.ndarray) -> None:
+        """``out <- param - out``: the new value from the step in ``out``."""
+        np.subtract(param, out, out=out)
 
     def get_config(self) -> dict[str, Any]:
         return {

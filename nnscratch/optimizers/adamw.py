@@ -44,6 +44,7 @@ class AdamW(Adam):
     >>> w = np.array([1.0])
     >>> opt = AdamW(learning_rate=0.1, weight_decay=0.5)
     >>> opt.step([w], [np.array([3.0])])  # 1 * (1 - 0.05), then ~ -0.1 * sign(g)
+    True
     >>> w.round(6)
     array([0.85])
     """
@@ -62,9 +63,12 @@ class AdamW(Adam):
             "weight_decay", weight_decay, 0.0, np.inf
         )
 
-    def update(self, param: np.ndarray, grad: np.ndarray, state: dict) -> None:
-        param *= 1.0 - self.learning_rate * self.weight_decay
-        super().update(param, grad, state)
+    def apply_step(self, param: np.ndarray, out: np.ndarray) -> None:
+        """``out <- param * (1 - lr * weight_decay) - out``, in torch's order:
+        the decay first, then Adam's step (in ``out``) from there."""
+        decayed = self._work(("decayed", param.shape), param, param.dtype)
+        np.multiply(param, 1.0 - self.learning_rate * self.weight_decay, out=decayed)
+        np.subtract(decayed, out, out=out)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "weight_decay": self.weight_decay}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import operator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,61 @@ def clip_by_global_norm(
     return [g * np.asarray(scale, dtype=g.dtype) for g in grads], norm
 
 
+class Slots:
+    """The arrays one step reads and writes, kept between steps.
+
+    ``targets[i]`` moves to ``outs[i]`` from ``gradients[i]``, ``states[i]``
+    becoming ``next_states[i]``: the model's flat buffers (one of each), or
+    one entry per parameter. ``views`` are the per-parameter dicts of the
+    state (``Optimizer.state``), ``next_views`` the same for the next state.
+    """
+
+    def __init__(
+        self,
+        params: list[np.ndarray],
+        grads: list[np.ndarray],
+        targets: list[np.ndarray],
+        gradients: list[np.ndarray],
+        states: list[dict[str, np.ndarray]],
+        views: list[dict[str, np.ndarray]],
+    ) -> None:
+        self.params, self.grads = list(params), list(grads)
+        self.targets, self.gradients = targets, gradients
+        self.states, self.views = states, views
+        # Allocated once: written in full by every step, never read first.
+        self.next_states = [
+            {key: np.empty_like(array) for key, array in entry.items()}
+            for entry in states
+        ]
+        self.next_views = (
+            self.next_states
+            if states is views
+            else _views_of(self.next_states[0], [p.shape for p in params])
+        )
+        self.outs = [np.empty_like(target) for target in targets]
+
+    def serves(self, params: list[np.ndarray], grads: list[np.ndarray]) -> bool:
+        """Whether these are the arrays the slots were made for."""
+        return (
+            len(params) == len(self.params)
+            and all(map(operator.is_, params, self.params))
+            and all(map(operator.is_, grads, self.grads))
+        )
+
+    def swap(self) -> None:
+        """The next state becomes the state; the old one is the next spare."""
+        self.states, self.next_states = self.next_states, self.states
+        self.views, self.next_views = self.next_views, self.views
+
+
+def _views_of(
+    flat_state: dict[str, np.ndarray], shapes: list[tuple[int, ...]]
+) -> list[dict[str, np.ndarray]]:
+    """Per-parameter dicts of views into flat state arrays."""
+    views = {key: split(array, shapes) for key, array in flat_state.items()}
+    return [{key: views[key][i] for key in flat_state} for i in range(len(shapes))]
+
+
 class Optimizer:
     """Updates arrays in place from their gradients.
 
@@ -69,6 +125,13 @@ class Optimizer:
     gradients, so any layer that follows the protocol trains. Per-parameter
     state (momentum, moment estimates) is kept in the same order and created
     on the first :meth:`step`.
+
+    A rule (:meth:`update`) reads the parameters, gradients and state and
+    writes the next parameters and the next state into other arrays, kept
+    between steps: a step that :meth:`step`'s ``accept`` refuses (a weight
+    that would become NaN) leaves everything as it was, without copying
+    anything beforehand; an accepted one copies the new values into the
+    parameters and swaps the two state buffers.
 
     Parameters
     ----------
@@ -108,9 +171,14 @@ class Optimizer:
         self.state: list[dict[str, np.ndarray]] | None = None
         self._shapes: list[tuple[int, ...]] = []
         self._scratch: dict[tuple, np.ndarray] = {}
-        self._fused: tuple | None = None
+        self._slots: Slots | None = None
 
-    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+    def step(
+        self,
+        params: list[np.ndarray],
+        grads: list[np.ndarray],
+        accept: Callable[[list[np.ndarray]], bool] | None = None,
+    ) -> bool:
         """Apply one update to every array of ``params`` in place.
 
         Parameters
@@ -120,6 +188,16 @@ class Optimizer:
         grads : list of ndarray
             ``dL/dparam`` for each array of ``params``, of the same shape.
             They are read, never written (also with ``clipnorm``).
+        accept : callable, optional
+            ``accept(new_values) -> bool``, shown the parameters' new values
+            (arrays to read, not keep) before anything changes. When it
+            returns False nothing does: parameters, state and step count
+            stay as they were.
+
+        Returns
+        -------
+        bool
+            Whether the step was taken.
         """
         shapes = [p.shape for p in params]
         if [g.shape for g in grads] != shapes:
@@ -133,78 +211,80 @@ class Optimizer:
                 f"{self._shapes}, as in earlier steps. Received {shapes}; use a new "
                 "optimizer for a different network"
             )
-        fused = self._fused_arrays(params, grads) if self.elementwise else None
-        if fused is not None:
-            flat_param, flat_grad, flat_state = fused
-            if self.clipnorm is not None:
-                flat_grad = self._clip_flat(flat_grad)
-            self.iterations += 1
-            self.update(flat_param, flat_grad, flat_state)
-            return
+        state_before = self.state
+        slots = self._slots_for(params, grads)
+        gradients = slots.gradients
         if self.clipnorm is not None:
-            grads, _ = clip_by_global_norm(grads, self.clipnorm)
-        if self.state is None:
-            self.state = [self.initial_state(p) for p in params]
-            self._shapes = shapes
+            gradients = self._clipped(gradients)
         self.iterations += 1
-        for param, grad, state in zip(params, grads, self.state, strict=True):
-            self.update(param, grad, state)
-
-    def _fused_arrays(
-        self, params: list[np.ndarray], grads: list[np.ndarray]
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]] | None:
-        """``(flat params, flat grads, flat state)`` when ``params`` and
-        ``grads`` tile flat buffers, else None.
-
-        The per-parameter state (``self.state``, saved per parameter) is
-        then made of views into flat state arrays at the same offsets.
-        Found once and kept while the same arrays come back (an identity
-        test per array).
-        """
-        cached = self._fused
-        if (
-            cached is not None
-            and cached[0] is self.state
-            and len(cached[1]) == len(params)
-            and all(map(operator.is_, params, cached[1]))
-            and all(map(operator.is_, grads, cached[2]))
+        for arrays in zip(
+            slots.targets,
+            gradients,
+            slots.states,
+            slots.next_states,
+            slots.outs,
+            strict=True,
         ):
-            return cached[3]
-        self._fused = None
-        flat_param, flat_grad = flat_span(params), flat_span(grads)
-        if flat_param is None or flat_grad is None:
-            return None
-        if flat_param.dtype != flat_grad.dtype:
-            return None
-        shapes = [param.shape for param in params]
-        if self.state is None:
-            flat_state = self.initial_state(flat_param)
-            views = {key: split(a, shapes) for key, a in flat_state.items()}
-            self.state = [
-                {key: views[key][i] for key in flat_state} for i in range(len(params))
-            ]
-            self._shapes = shapes
-        else:
-            flat_state = self._adopt_state(flat_param, shapes)
-            if flat_state is None:
-                return None
-        arrays = (flat_param, flat_grad, flat_state)
-        self._fused = (self.state, list(params), list(grads), arrays)
-        return arrays
+            self.update(*arrays)
+        if accept is not None and not accept(slots.outs):
+            self.iterations -= 1
+            if state_before is None:  # a refused first step leaves no state
+                self.state, self._slots = None, None
+            return False
+        for target, out in zip(slots.targets, slots.outs, strict=True):
+            np.copyto(target, out)
+        slots.swap()
+        self.state = slots.views
+        return True
 
-    def fused_state(self) -> dict[str, np.ndarray] | None:
-        """The flat arrays the state is views into, as of the last step
-        (None when the last step was not fused or the state changed since)."""
-        cached = self._fused
-        if cached is None or cached[0] is not self.state:
-            return None
-        return cached[3][2]
+    def _slots_for(self, params: list[np.ndarray], grads: list[np.ndarray]) -> Slots:
+        """The kept :class:`Slots` for these arrays, made on first use.
+
+        When ``params`` and ``grads`` tile flat buffers (a model's) and the
+        rule is elementwise, one slot covers them all and the per-parameter
+        state is views into flat state arrays at the same offsets.
+        """
+        slots = self._slots
+        if (
+            slots is not None
+            and slots.views is self.state
+            and slots.serves(params, grads)
+        ):
+            return slots
+        shapes = [param.shape for param in params]
+        flat_param, flat_grad = flat_span(params), flat_span(grads)
+        fused = (
+            self.elementwise
+            and flat_param is not None
+            and flat_grad is not None
+            and flat_param.dtype == flat_grad.dtype
+        )
+        if self.state is None:
+            if fused:
+                flat_state = self.initial_state(flat_param)
+                self.state = _views_of(flat_state, shapes)
+            else:
+                self.state = [self.initial_state(p) for p in params]
+            self._shapes = shapes
+        elif fused:
+            flat_state = self._adopt_state(flat_param, shapes)
+            fused = flat_state is not None
+        if fused:
+            slots = Slots(
+                params, grads, [flat_param], [flat_grad], [flat_state], self.state
+            )
+        else:
+            slots = Slots(
+                params, grads, list(params), list(grads), self.state, self.state
+            )
+        self._slots = slots
+        return slots
 
     def _adopt_state(
         self, flat_param: np.ndarray, shapes: list[tuple[int, ...]]
     ) -> dict[str, np.ndarray] | None:
         """Flat arrays holding ``self.state``: the buffers its entries
-        already tile (a resumed run), or new ones they are copied into."""
+        already tile, or new ones they are copied into (a resumed run)."""
         state = self.state
         keys = sorted(state[0]) if state else []
         if any(sorted(entry) != keys for entry in state):
@@ -221,20 +301,23 @@ class Optimizer:
             flat_state[key] = flat
         return flat_state
 
-    def _clip_flat(self, flat_grad: np.ndarray) -> np.ndarray:
-        """``flat_grad`` scaled as :func:`clip_by_global_norm` would, into a
-        kept work array (the caller's gradients are not written)."""
+    def _clipped(self, gradients: list[np.ndarray]) -> list[np.ndarray]:
+        """``gradients`` scaled as :func:`clip_by_global_norm` would; a flat
+        buffer into a kept work array (the caller's gradients are not written)."""
+        if len(gradients) != 1:
+            return clip_by_global_norm(gradients, self.clipnorm)[0]
+        (flat_grad,) = gradients
         square = self._work(("clip64", flat_grad.shape), flat_grad, np.float64)
         # Accumulate in float64 so a float32 network's norm does not lose digits.
         np.square(flat_grad, out=square, dtype=np.float64)
         norm = float(np.sqrt(square.sum()))
         scale = self.clipnorm / (norm + CLIP_EPSILON)
         if scale >= 1.0:
-            return flat_grad
+            return gradients
         clipped = self._work(("clip", flat_grad.shape), flat_grad, flat_grad.dtype)
         # The scale is cast to the array's dtype, so float32 stays float32.
         np.multiply(flat_grad, np.asarray(scale, dtype=flat_grad.dtype), out=clipped)
-        return clipped
+        return [clipped]
 
     def load_state(
         self, params: list[np.ndarray], state: list[dict[str, np.ndarray]]
@@ -243,29 +326,39 @@ class Optimizer:
         it), one dict per parameter in step order, before the next step."""
         self.state = state
         self._shapes = [param.shape for param in params]
-        self._fused = None
+        self._slots = None
+
+    def free_work_arrays(self) -> None:
+        """Drop the arrays kept between steps (the spare state, the new
+        values, scratch); the next step makes them again. Training calls
+        this when it ends, so that a trained model holds only its state."""
+        self._slots = None
+        self._scratch = {}
 
     def initial_state(self, param: np.ndarray) -> dict[str, np.ndarray]:
         """The per-parameter state before the first step; none by default."""
         return {}
 
-    def update(self, param: np.ndarray, grad: np.ndarray, state: dict) -> None:
-        """Update one array in place; ``self.iterations`` is the step number t."""
+    def update(
+        self,
+        param: np.ndarray,
+        grad: np.ndarray,
+        state: dict[str, np.ndarray],
+        next_state: dict[str, np.ndarray],
+        out: np.ndarray,
+    ) -> None:
+        """One step of the rule: ``param``'s next value into ``out``, and
+        every array of ``next_state`` (the state after this step).
+
+        ``param``, ``grad`` and ``state`` are read, never written; ``out``
+        may serve as work space on the way. ``self.iterations`` is the step
+        number ``t``.
+        """
         raise NotImplementedError
 
-    def scratch(self, like: np.ndarray) -> np.ndarray:
-        """A reusable work array of ``like``'s shape and dtype (contents undefined).
-
-        Parameters are updated one after another, so one array per shape is
-        enough; it is kept between steps, so updates allocate nothing.
-        """
-        key = (like.shape, like.dtype)
-        if key not in self._scratch:
-            self._scratch[key] = np.empty_like(like)
-        return self._scratch[key]
-
     def _work(self, key: tuple, like: np.ndarray, dtype: Any) -> np.ndarray:
-        """A work array kept under ``key`` (made on first use)."""
+        """A work array kept under ``key`` (made on first use; contents
+        undefined), so that updates allocate nothing."""
         if key not in self._scratch:
             self._scratch[key] = np.empty(like.shape, dtype=dtype)
         return self._scratch[key]

@@ -43,6 +43,7 @@ class RMSprop(Optimizer):
     >>> w = np.array([1.0])
     >>> opt = RMSprop(learning_rate=0.01, rho=0.75)
     >>> opt.step([w], [np.array([2.0])])  # s = 0.25 * 4 = 1: a step of lr * 2 / 1
+    True
     >>> w.round(6)
     array([0.98])
     """
@@ -70,25 +71,26 @@ class RMSprop(Optimizer):
             state["velocity"] = np.zeros_like(param)
         return state
 
-    def update(self, param: np.ndarray, grad: np.ndarray, state: dict) -> None:
-        # In place in one scratch array, as Adam.update (no temporaries).
-        mean_square, work = state["mean_square"], self.scratch(param)
+    def update(self, param, grad, state, next_state, out) -> None:
+        # out is the work array, then the new value: no temporaries.
+        mean_square = next_state["mean_square"]
         # s <- rho * s + (1 - rho) * g**2
-        mean_square *= self.rho
-        np.multiply(grad, grad, out=work)
-        work *= 1.0 - self.rho
-        mean_square += work
-        # work <- g / (sqrt(s) + epsilon)
-        np.sqrt(mean_square, out=work)
-        work += self.epsilon
-        np.divide(grad, work, out=work)
+        np.multiply(state["mean_square"], self.rho, out=mean_square)
+        np.multiply(grad, grad, out=out)
+        out *= 1.0 - self.rho
+        mean_square += out
+        # out <- g / (sqrt(s) + epsilon)
+        np.sqrt(mean_square, out=out)
+        out += self.epsilon
+        np.divide(grad, out, out=out)
         if self.momentum:
-            velocity = state["velocity"]
-            velocity *= self.momentum
-            velocity += work
-            work[...] = velocity
-        work *= self.learning_rate
-        param -= work
+            velocity = next_state["velocity"]
+            np.multiply(state["velocity"], self.momentum, out=velocity)
+            velocity += out
+            np.multiply(velocity, self.learning_rate, out=out)
+        else:
+            out *= self.learning_rate
+        np.subtract(param, out, out=out)
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -41,13 +41,15 @@ class SGD(Optimizer):
     >>> import numpy as np
     >>> w = np.array([1.0])
     >>> opt = SGD(learning_rate=0.1, momentum=0.9)
-    >>> opt.step([w], [np.array([1.0])]); w        # v = 1
+    >>> opt.step([w], [np.array([1.0])])   # True: the step was taken
+    True
+    >>> w                                  # v = 1
     array([0.9])
-    >>> opt.step([w], [np.array([1.0])]); w        # v = 0.9 * 1 + 1 = 1.9
+    >>> _ = opt.step([w], [np.array([1.0])]); w   # v = 0.9 * 1 + 1 = 1.9
     array([0.71])
     >>> w = np.array([1.0])
     >>> opt = SGD(learning_rate=0.1, momentum=0.9, nesterov=True)
-    >>> opt.step([w], [np.array([1.0])]); w        # v = 1, step 1 + 0.9 * 1
+    >>> _ = opt.step([w], [np.array([1.0])]); w   # v = 1, step 1 + 0.9 * 1
     array([0.81])
     """
 
@@ -76,22 +78,21 @@ class SGD(Optimizer):
     def initial_state(self, param: np.ndarray) -> dict[str, np.ndarray]:
         return {"velocity": np.zeros_like(param)} if self.momentum else {}
 
-    def update(self, param: np.ndarray, grad: np.ndarray, state: dict) -> None:
-        # In place in one scratch array, as Adam.update (no temporaries).
-        work = self.scratch(param)
+    def update(self, param, grad, state, next_state, out) -> None:
+        # out holds the step, then the new value: no temporaries.
         if self.momentum:
-            velocity = state["velocity"]
-            velocity *= self.momentum
+            velocity = next_state["velocity"]
+            np.multiply(state["velocity"], self.momentum, out=velocity)
             velocity += grad  # v <- momentum * v + g
             if self.nesterov:
-                np.multiply(velocity, self.momentum, out=work)
-                work += grad  # g + momentum * v
+                np.multiply(velocity, self.momentum, out=out)
+                out += grad  # g + momentum * v
+                out *= self.learning_rate
             else:
-                work[...] = velocity
-            work *= self.learning_rate
+                np.multiply(velocity, self.learning_rate, out=out)
         else:
-            np.multiply(grad, self.learning_rate, out=work)
-        param -= work
+            np.multiply(grad, self.learning_rate, out=out)
+        np.subtract(param, out, out=out)  # param - learning_rate * step
 
     def get_config(self) -> dict[str, Any]:
         return {
