@@ -310,6 +310,7 @@ LOSS_METHODS = {
         "value_from_logits",
         "gradient_from_logits",
         "value_and_gradient_from_logits",
+        "value_gradient_and_output_from_logits",
     ],
 }
 LOSS_METHODS["cce"] = LOSS_METHODS["bce"]

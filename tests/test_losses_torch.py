@@ -168,3 +168,19 @@ def test_fused_and_unfused_agree_where_probabilities_are_representable():
     assert BCE().value_from_logits(zb, yb) == pytest.approx(
         BCE()(sigmoid(zb), yb), rel=1e-12
     )
+
+
+@pytest.mark.parametrize("name", ["bce", "cce"])
+def test_the_training_pass_gives_value_gradient_and_output_together(name):
+    # One pass over the logits for a training step: the same loss and
+    # gradient as the separate methods, and the output activation's values.
+    rng = np.random.default_rng(3)
+    loss = get_loss(name)
+    if name == "bce":
+        z, y, activate = rng.standard_normal((6, 1)), rng.random((6, 1)), sigmoid
+    else:
+        z, y, activate = rng.standard_normal((6, 4)) * 5, rng.integers(0, 4, 6), softmax
+    value, grad, output = loss.value_gradient_and_output_from_logits(z, y)
+    assert value == loss.value_from_logits(z, y)
+    np.testing.assert_array_equal(grad, loss.gradient_from_logits(z, y))
+    np.testing.assert_allclose(output, activate(z), rtol=1e-14, atol=1e-16)

@@ -276,11 +276,16 @@ class NeuralNetwork:
         gradient that starts backpropagation (into the logits when fused)."""
         if self._fused_output:
             logits = self.forward(x, training, self.layers[:-1])
-            output = self.forward(logits, training, self.layers[-1:])
-            if backward:
-                data_loss, grad = self.loss.value_and_gradient_from_logits(logits, y)
-            else:
-                data_loss, grad = self.loss.value_from_logits(logits, y), None
+            if not backward:
+                output = self.forward(logits, training, self.layers[-1:])
+                return self.loss.value_from_logits(logits, y), output, None
+            # The loss computes the output activation on its way (softmax is
+            # exp(log_softmax)): the last layer's own forward is not needed.
+            data_loss, grad, output = self.loss.value_gradient_and_output_from_logits(
+                logits, y
+            )
+            if training and self.tracker is not None:
+                self.tracker.observe_output(self.layers[-1], output)
         else:
             output = self.forward(x, training=training)
             data_loss = self.loss(output, y)

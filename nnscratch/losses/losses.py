@@ -59,14 +59,20 @@ class Loss:
         """``dL/dy_pred``, of the shape of ``y_pred``."""
         raise NotImplementedError
 
+    def value_gradient_and_output_from_logits(
+        self, logits: np.ndarray, y_true: np.ndarray
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """Loss, ``dL/dlogits`` and the activated output (``output_activation``
+        of the logits) from one pass: what a training step needs (a loss
+        with a logit path only)."""
+        raise NotImplementedError
+
     def value_and_gradient_from_logits(
         self, logits: np.ndarray, y_true: np.ndarray
     ) -> tuple[float, np.ndarray]:
         """Loss and ``dL/dlogits`` together (a loss with a logit path only)."""
-        return (
-            self.value_from_logits(logits, y_true),
-            self.gradient_from_logits(logits, y_true),
-        )
+        value, gradient, _ = self.value_gradient_and_output_from_logits(logits, y_true)
+        return value, gradient
 
     def fit_targets(
         self, y_pred: np.ndarray, y_true: np.ndarray
@@ -177,8 +183,15 @@ class BCE(Loss):
     def gradient_from_logits(
         self, logits: np.ndarray, y_true: np.ndarray
     ) -> np.ndarray:
-        logits, y_true = self.fit_targets(logits, y_true)
-        return (sigmoid(logits) - y_true) / logits.size
+        return self.value_gradient_and_output_from_logits(logits, y_true)[1]
+
+    def value_gradient_and_output_from_logits(
+        self, logits: np.ndarray, y_true: np.ndarray
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        value = self.value_from_logits(logits, y_true)
+        fitted, y_true = self.fit_targets(logits, y_true)
+        p = sigmoid(fitted)
+        return value, (p - y_true) / fitted.size, p.reshape(np.shape(logits))
 
     def check_targets(
         self, y_true: np.ndarray, output_shape: tuple, dtype: np.dtype
@@ -247,24 +260,25 @@ class CCE(Loss):
     def gradient_from_logits(
         self, logits: np.ndarray, y_true: np.ndarray
     ) -> np.ndarray:
-        return self.value_and_gradient_from_logits(logits, y_true)[1]
+        return self.value_gradient_and_output_from_logits(logits, y_true)[1]
 
-    def value_and_gradient_from_logits(
+    def value_gradient_and_output_from_logits(
         self, logits: np.ndarray, y_true: np.ndarray
-    ) -> tuple[float, np.ndarray]:
-        # One log-softmax serves both: p = exp(log p) is the softmax. Integer
-        # labels are used as indices, never expanded to one-hot rows.
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        # One log-softmax serves all three: p = exp(log p) is the softmax.
+        # Integer labels are used as indices, never expanded to one-hot rows.
         shape = np.shape(logits)
         logits, y_true = self._positions(logits, y_true)
         log_p = log_softmax(logits)
         loss = self._mean_negative_log_likelihood(log_p, y_true)
-        grad = np.exp(log_p)  # (M, K), becomes (p - y) / M in place
+        p = np.exp(log_p)  # (M, K)
+        grad = p.copy()  # becomes (p - y) / M in place
         if y_true.ndim == 1:
             grad[np.arange(len(grad)), y_true.astype(np.intp, copy=False)] -= 1.0
         else:
             grad -= y_true
         grad /= len(grad)
-        return loss, grad.reshape(shape)  # (M, K) -> the output's shape
+        return loss, grad.reshape(shape), p.reshape(shape)  # the output's shape
 
     @staticmethod
     def _mean_negative_log_likelihood(log_p: np.ndarray, y_true: np.ndarray) -> float:
