@@ -188,6 +188,11 @@ def main() -> None:
         model.train(
             X, y, epochs=EPOCHS, batch_size=batch_size, verbose=0, distributed=dp
         )
+    elif scenario == "small_stream":
+        model, X, y, _ = MODELS["mlp_dropout"]()
+        # Streamed batches of 16, 16 and then 1: one row for two processes.
+        batches = [(X[:16], y[:16]), (X[16:32], y[16:32]), (X[32:33], y[32:33])]
+        model.train(lambda: iter(batches), epochs=EPOCHS, verbose=0, distributed=dp)
     elif scenario == "outside_train":
         if rank == 0:
             raise RuntimeError("the script failed before train")

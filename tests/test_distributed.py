@@ -87,6 +87,44 @@ def test_the_shares_of_a_batch_that_does_not_divide_evenly():
     assert len(X) % batch_size == 11
 
 
+def test_each_process_reads_only_its_share_of_a_memory_mapped_file(tmp_path):
+    # Every process draws the same shuffled order; from the file each one
+    # reads only its own rows of each global batch, and together they read
+    # every row once per epoch.
+    from nnscratch.core.shard import BatchShard
+    from nnscratch.engine.data import ArrayData
+
+    X = np.lib.format.open_memmap(tmp_path / "X.npy", "w+", np.float32, (203, 3))
+    X[...] = np.arange(203 * 3, dtype=np.float32).reshape(203, 3)
+    y = np.arange(203)
+
+    class Recorded:
+        """The memory map, recording which rows are read."""
+
+        def __init__(self, array):
+            self.array, self.rows = array, []
+
+        def __len__(self):
+            return len(self.array)
+
+        def __getitem__(self, rows):
+            self.rows += list(np.arange(len(self.array))[rows])
+            return self.array[rows]
+
+    read = []
+    for rank in range(2):
+        recorded = Recorded(np.load(tmp_path / "X.npy", mmap_mode="r"))
+        data = ArrayData(recorded, y, np.float32)
+        shard = BatchShard(rank=rank, processes=2)
+        batches = data.batches(32, np.random.default_rng(7), shard=shard)
+        for x_batch, y_batch in batches:
+            np.testing.assert_array_equal(x_batch[:, 0], 3 * y_batch)  # its rows
+            assert len(x_batch) == shard.size < 32
+        read.append(recorded.rows)
+    assert not set(read[0]) & set(read[1])
+    assert sorted(read[0] + read[1]) == list(range(203))
+
+
 def test_only_process_0_prints_and_writes_files(equal_run):
     out, result = equal_run
     names = sorted(path.name for path in out.iterdir())
@@ -144,6 +182,15 @@ def test_a_failure_on_one_process_ends_every_process(tmp_path, scenario, message
     if scenario in ("bad_input", "callback_error"):
         assert result.stderr.count("process 1 of 2 failed") == 1
         assert "process 0 of 2 failed" not in result.stderr
+
+
+def test_a_streamed_batch_smaller_than_the_processes_stops_every_process(tmp_path):
+    # Arrays are checked before training; a stream only when the batch comes.
+    result, seconds = mpirun("small_stream", tmp_path)
+    assert result.returncode != 0
+    assert seconds < 20
+    assert "expected batches of at least 2 samples" in result.stderr
+    assert "Received a batch of 1 (epoch 1, batch 3)" in result.stderr
 
 
 def test_without_mpi4py_the_error_names_the_extra(monkeypatch):

@@ -573,6 +573,15 @@ class TrainingRun:
 
     def step(self, x_batch: np.ndarray, y_batch: np.ndarray, epoch: int, batch: int):
         """One optimizer step; a non-finite loss names where it happened."""
+        shard = self.shard
+        if shard is not None and shard.total < shard.processes:
+            # A streamed batch, known only now (arrays are checked up front);
+            # every process sees its size, so all of them stop here together.
+            raise ValueError(
+                f"X: expected batches of at least {shard.processes} samples in "
+                f"data-parallel training, one per process. Received a batch of "
+                f"{shard.total} (epoch {epoch + 1}, batch {batch + 1})"
+            )
         # Overflow in a diverging network is reported by TrainingDivergedError.
         tracker = self.model.tracker
         with self.interrupts.atomic(), np.errstate(over="ignore", invalid="ignore"):
