@@ -220,22 +220,33 @@ class PyTorch(Runner):
 
 
 class NumpyLoop(Runner):
-    """The floor: the same maths written as one tight NumPy loop, no layers."""
+    """The floor: the same maths written as one tight NumPy loop, no layers.
+
+    The weights are views into one flat buffer and the gradients are written
+    into views of another, so that Adam runs over each flat buffer once per
+    operation (as nnscratch's fused optimizer does).
+    """
 
     workloads = ("A",)
 
     def __init__(self, spec: MLPWorkload) -> None:
         super().__init__(spec)
         rng = np.random.default_rng(0)
-        self.params = []
-        for n_in, n_out in zip(spec.sizes[:-1], spec.sizes[1:], strict=True):
-            W = (rng.standard_normal((n_in, n_out)) * np.sqrt(2 / n_in)).astype(
-                np.float32
-            )
-            self.params += [W, np.zeros(n_out, np.float32)]
-        self.m = [np.zeros_like(p) for p in self.params]
-        self.v = [np.zeros_like(p) for p in self.params]
-        self.work = {p.shape: np.empty_like(p) for p in self.params}
+        pairs = list(zip(spec.sizes[:-1], spec.sizes[1:], strict=True))
+        shapes = [shape for n_in, n_out in pairs for shape in ((n_in, n_out), (n_out,))]
+        total = sum(int(np.prod(shape)) for shape in shapes)
+        self.flat = np.zeros(total, np.float32)
+        self.flat_grad = np.zeros(total, np.float32)
+        self.params, self.grads, offset = [], [], 0
+        for shape in shapes:
+            size = int(np.prod(shape))
+            self.params.append(self.flat[offset : offset + size].reshape(shape))
+            self.grads.append(self.flat_grad[offset : offset + size].reshape(shape))
+            offset += size
+        for W, (n_in, _) in zip(self.params[::2], pairs, strict=True):
+            W[...] = rng.standard_normal(W.shape) * np.sqrt(2 / n_in)
+        self.m, self.v = np.zeros_like(self.flat), np.zeros_like(self.flat)
+        self.work = np.empty_like(self.flat)
         self.t = 0
         self.rng = rng
 
@@ -262,33 +273,32 @@ class NumpyLoop(Runner):
             self.last_loss = float(-np.log(p[np.arange(len(rows)), labels]).mean())
             p[np.arange(len(rows)), labels] -= 1
             grad = p / len(rows)
-            grads = []
             for i in range(len(self.params) - 2, -1, -2):
-                grads[:0] = [acts[i // 2].T @ grad, grad.sum(axis=0)]
+                np.matmul(acts[i // 2].T, grad, out=self.grads[i])
+                np.sum(grad, axis=0, out=self.grads[i + 1])
                 if i:
                     grad = grad @ self.params[i].T
                     grad *= acts[i // 2] > 0
-            self.adam(grads)
+            self.adam()
 
-    def adam(self, grads: list[np.ndarray]) -> None:
+    def adam(self) -> None:
         self.t += 1
         step = 1e-3 / (1 - 0.9**self.t)
         correction = 1.0 / math.sqrt(1 - 0.999**self.t)  # a Python float: no up-cast
-        for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
-            work = self.work[p.shape]
-            m *= 0.9
-            np.multiply(g, 0.1, out=work)
-            m += work
-            v *= 0.999
-            np.multiply(g, g, out=work)
-            work *= 0.001
-            v += work
-            np.sqrt(v, out=work)
-            work *= correction
-            work += 1e-8
-            np.divide(m, work, out=work)
-            work *= step
-            p -= work
+        g, m, v, work = self.flat_grad, self.m, self.v, self.work
+        m *= 0.9
+        np.multiply(g, 0.1, out=work)
+        m += work
+        v *= 0.999
+        np.multiply(g, g, out=work)
+        work *= 0.001
+        v += work
+        np.sqrt(v, out=work)
+        work *= correction
+        work += 1e-8
+        np.divide(m, work, out=work)
+        work *= step
+        self.flat -= work
 
     def predict(self) -> None:
         for start in range(0, len(self.X), PREDICT_BATCH):
