@@ -59,10 +59,11 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
         # Binary: targets are 0/1 (or probabilities), shaped (N,) or (N, 1).
         true_classes = (y_true.reshape(len(y_true)) > 0.5).astype(np.intp)
     elif y_true.ndim == 1:
-        true_classes = y_true.astype(np.intp)
+        true_classes = y_true.astype(np.intp, copy=False)
     else:
         true_classes = np.argmax(y_true, axis=1)  # one-hot (N, K) -> (N,)
-    return float(np.mean(predicted_classes(y_pred) == true_classes))
+    hits = np.count_nonzero(predicted_classes(y_pred) == true_classes)
+    return hits / len(true_classes) if len(true_classes) else float("nan")
 
 
 def _class_labels(name: str, y: np.ndarray) -> np.ndarray:
