@@ -62,7 +62,7 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
         true_classes = y_true.astype(np.intp, copy=False)
     else:
         true_classes = np.argmax(y_true, axis=1)  # one-hot (N, K) -> (N,)
-    hits = np.count_nonzero(predicted_classes(y_pred) == true_classes)
+    hits = int(np.count_nonzero(predicted_classes(y_pred) == true_classes))
     return hits / len(true_classes) if len(true_classes) else float("nan")
 
 
