@@ -110,9 +110,15 @@ def alternate(workload_name: str, systems: list[str], rounds: int) -> str:
     times: dict[str, list[float]] = {system: [] for system in runners}
     for runner in runners.values():
         runner.timed_epochs(1)  # warm-up
+    order = list(runners)
     for _ in range(rounds):
-        for system, runner in runners.items():
+        # The order turns every round: a library's threads that keep
+        # spinning after its epoch (OpenMP's) slow whichever system comes
+        # next, so no system always follows the same one.
+        for system in order:
+            runner = runners[system]
             times[system] += [t * runner.scale for t in runner.timed_epochs(1)]
+        order = order[1:] + order[:1]
     best = {system: min(values) for system, values in times.items()}
     rows = [
         f"Workload {spec.name}, alternating in one process, {rounds} rounds",
