@@ -13,6 +13,7 @@ import pytest
 import torch.nn.functional as F
 from helpers import to_numpy, to_torch
 
+from nnscratch.layers import im2col as im2col_module
 from nnscratch.layers.conv2d import Conv2D
 from nnscratch.layers.dense import Dense
 from nnscratch.layers.im2col import col2im, im2col
@@ -59,6 +60,28 @@ def test_conv_matches_torch_for_either_input_layout(kernel, stride, padding, lay
     # Output and dx are (C, H, W, N) in memory, the batch innermost.
     assert y.transpose(1, 2, 3, 0).flags.c_contiguous
     assert dx.transpose(1, 2, 3, 0).strides[-1] == dx.itemsize
+
+
+@pytest.mark.parametrize("budget", [1, 600])  # one output row a block; a few
+@pytest.mark.parametrize(
+    "kernel, stride, padding", [(3, 1, 1), (5, 2, 2), ((3, 2), (2, 1), (0, 1))]
+)
+def test_conv_in_blocks_of_output_rows_matches_torch(
+    monkeypatch, budget, kernel, stride, padding
+):
+    # dL/dcols is formed and added back a block of output rows at a time;
+    # a tiny budget makes many blocks, the last one shorter.
+    monkeypatch.setattr(im2col_module, "BLOCK_BYTES", budget)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 2, 9, 8))
+    layer = conv_layer(2, 4, kernel, stride, padding)
+    y = layer.forward(x)
+    grad = rng.standard_normal(y.shape)
+    y_t, dx_t, dW_t, db_t = torch_conv(layer, x, grad)
+    np.testing.assert_allclose(layer.backward(grad), dx_t, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(y, y_t, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["W"], dW_t, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["b"], db_t, rtol=1e-10, atol=1e-12)
 
 
 def test_reused_buffers_follow_the_batch_shape_and_the_latest_call():

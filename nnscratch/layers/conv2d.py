@@ -15,13 +15,16 @@ from nnscratch.core.validation import (
 )
 from nnscratch.core.weighted import WeightedLayer
 from nnscratch.layers.im2col import (
+    add_windows,
     as_pair,
     check_image_input,
-    col2im,
     compact,
     im2col,
+    interior,
     output_size,
+    padded_zeros,
     reuse_buffer,
+    row_blocks,
 )
 
 
@@ -178,12 +181,33 @@ class Conv2D(WeightedLayer):
         np.sum(G, axis=1, out=self.grads["b"])  # (O, OH*OW*N) -> (O,)
         if not self.input_gradient_needed:
             return None
-        # (C*kh*kw, O) @ (O, OH*OW*N) -> (C*kh*kw, OH*OW*N): dL/dcols, into a
-        # reused buffer (above glibc's 32 MB mmap limit a fresh array would
-        # page-fault all of its memory in again every step).
-        dcols = reuse_buffer(self._scratch, "dcols", cols.shape, cols.dtype)
-        np.matmul(W2.T, G, out=dcols)
-        return col2im(dcols, self._input_shape, *self._geometry)
+        return self._input_gradient(W2, G, cols)
+
+    def _input_gradient(
+        self, W2: np.ndarray, G: np.ndarray, cols: np.ndarray
+    ) -> np.ndarray:
+        """``dx = col2im(W2.T @ G)``, a block of output rows at a time.
+
+        Each block's dL/dcols, ``(C*kh*kw, O) @ (O, R*OW*N) -> (C*kh*kw,
+        R*OW*N)``, goes into one small reused buffer and is added back onto
+        its pixels while still in cache: no full-size dcols (as large as
+        ``cols``) is ever held.
+        """
+        n = self._input_shape[0]
+        out_h, out_w = output_size(self._input_shape[2:], *self._geometry)
+        per_row = out_w * n  # columns of cols per output row
+        blocks = row_blocks(out_h, cols.shape[0] * per_row * cols.itemsize)
+        ck, width = cols.shape[0], (blocks[0].stop - blocks[0].start) * per_row
+        buffer = reuse_buffer(self._scratch, "dcols", (ck * width,), cols.dtype)
+        dxp = padded_zeros(self._input_shape, self.padding, cols.dtype)
+        for rows in blocks:
+            columns = slice(rows.start * per_row, rows.stop * per_row)
+            # A contiguous (C*kh*kw, R*OW*N) view of the buffer's front.
+            dcols = buffer[: ck * (columns.stop - columns.start)].reshape(ck, -1)
+            np.matmul(W2.T, G[:, columns], out=dcols)
+            add_windows(dxp, dcols, rows, self.kernel_size, self.stride)
+        # (C, H+2ph, W+2pw, N) -> (N, C, H, W), views: (C, H, W, N) in memory.
+        return interior(dxp, self.padding)
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -18,6 +18,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 Pair = tuple[int, int]
 
+BLOCK_BYTES = 4 * 2**20
+"""The most bytes of ``cols`` (or dL/dcols) one block of output rows takes:
+small enough that the copies or adds after a block's product find it still
+in cache, and that dL/dcols never needs a full-size buffer."""
+
 
 def as_pair(name: str, value: int | Sequence[int], minimum: int = 1) -> Pair:
     """Return ``value`` as ``(h, w)``: an int means the same for both.
@@ -188,6 +193,49 @@ def im2col(
     return cols
 
 
+def row_blocks(out_rows: int, row_bytes: int) -> list[slice]:
+    """Output rows in blocks whose ``cols`` columns take at most
+    :data:`BLOCK_BYTES` (``row_bytes`` each; one row at least)."""
+    step = max(1, BLOCK_BYTES // row_bytes)
+    return [slice(r, min(r + step, out_rows)) for r in range(0, out_rows, step)]
+
+
+def add_windows(
+    padded: np.ndarray,
+    cols: np.ndarray,
+    rows: slice,
+    kernel: Pair,
+    stride: Pair,
+) -> None:
+    """``padded += `` the adjoint of :func:`im2col` for the output rows ``rows``.
+
+    ``padded`` is the ``(C, H+2ph, W+2pw, N)`` image gradient; ``cols``, of
+    shape ``(C*kh*kw, R*OW*N)``, is dLoss/dcols for the ``R`` output rows
+    ``rows`` (all of them, or one block of :func:`row_blocks`).
+
+    Notes
+    -----
+    One vectorised ``+=`` per kernel offset ``(i, j)``, ``kh*kw`` in all: for a
+    fixed offset, output position ``(oh, ow)`` reads pixel
+    ``(i + sh*oh, j + sw*ow)``, a different pixel for every position, so a
+    strided slice takes all of them at once with no collisions. Pixels shared
+    by overlapping windows are reached from different offsets, and the loop
+    accumulates them. (``np.add.at`` would handle collisions in one call but
+    is unbuffered and many times slower.)
+    """
+    c, n = padded.shape[0], padded.shape[-1]
+    (kh, kw), (sh, _) = kernel, stride
+    r = rows.stop - rows.start
+    out_size = (r, cols.shape[1] // (r * n))  # (R, OW)
+    # (C*kh*kw, R*OW*N) -> (C, kh, kw, R, OW, N), a view.
+    blocks = cols.reshape(c, kh, kw, *out_size, n)
+    for i in range(kh):
+        for j in range(kw):
+            # The (C, R, OW, N) slice of pixels (i + sh*oh, j + sw*ow), oh in rows.
+            pixels = window_slice((i + sh * rows.start, j), stride, out_size)
+            padded[:, *pixels] += blocks[:, i, j]
+
+
 def col2im(
     cols: np.ndarray,
     input_shape: tuple[int, ...],
@@ -208,17 +256,7 @@ def col2im(
     -------
     ndarray of shape ``input_shape``, ``(C, H, W, N)`` in memory (a view):
     the sum, per pixel, over every window that covers it (pixels in no
-    window, and the padding, get nothing).
-
-    Notes
-    -----
-    One vectorised ``+=`` per kernel offset ``(i, j)``, ``kh*kw`` in all: for a
-    fixed offset, output position ``(oh, ow)`` reads pixel
-    ``(i + sh*oh, j + sw*ow)``, a different pixel for every position, so a
-    strided slice takes all of them at once with no collisions. Pixels shared
-    by overlapping windows are reached from different offsets, and the loop
-    accumulates them. (``np.add.at`` would handle collisions in one call but
-    is unbuffered and many times slower.)
+    window, and the padding, get nothing). See :func:`add_windows`.
 
     Examples
     --------
@@ -226,15 +264,21 @@ def col2im(
     array([[[[1., 2., 1.],
              [1., 2., 1.]]]])
     """
+    padded = padded_zeros(input_shape, padding, cols.dtype)
+    out_h, _ = output_size(input_shape[2:], kernel, stride, padding)
+    add_windows(padded, cols, slice(0, out_h), kernel, stride)
+    return interior(padded, padding)
+
+
+def padded_zeros(
+    input_shape: tuple[int, ...], padding: Pair, dtype: np.dtype
+) -> np.ndarray:
+    """Zeros of shape ``(C, H+2ph, W+2pw, N)`` for ``input_shape = (N, C, H, W)``."""
     n, c, h, w = input_shape
-    (kh, kw), (ph, pw) = kernel, padding
-    out_size = output_size((h, w), kernel, stride, padding)
-    padded = np.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=cols.dtype)
-    # (C*kh*kw, OH*OW*N) -> (C, kh, kw, OH, OW, N), a view.
-    blocks = cols.reshape(c, kh, kw, *out_size, n)
-    for i in range(kh):
-        for j in range(kw):
-            # The (C, OH, OW, N) slice of pixels (i + sh*oh, j + sw*ow).
-            padded[:, *window_slice((i, j), stride, out_size)] += blocks[:, i, j]
-    # (C, H+2ph, W+2pw, N) -> (C, H, W, N) -> (N, C, H, W): views.
-    return padded[:, ph : ph + h, pw : pw + w].transpose(3, 0, 1, 2)
+    return np.zeros((c, h + 2 * padding[0], w + 2 * padding[1], n), dtype=dtype)
+
+
+def interior(padded: np.ndarray, padding: Pair) -> np.ndarray:
+    """``(C, H+2ph, W+2pw, N) -> (N, C, H, W)``: the padding cut off, as views."""
+    (ph, pw), (_, hp, wp, _) = padding, padded.shape
+    return padded[:, ph : hp - ph, pw : wp - pw].transpose(3, 0, 1, 2)
