@@ -298,9 +298,8 @@ def profile(shape: ConvShape | None = None) -> dict[str, float]:
         patched.append((owner, attribute, original))
         setattr(owner, attribute, _timed(totals, label, original))
 
-    for attribute in ("im2col", "col2im"):
-        if hasattr(conv2d, attribute):
-            patch(conv2d, attribute, attribute)
+    for attribute, label in (("im2col", "im2col"), ("add_windows", "col2im")):
+        patch(conv2d, attribute, label)
     patched.append((conv2d, "np", conv2d.np))
     conv2d.np = _TimedNumpy(totals)
     for owner, label in (
