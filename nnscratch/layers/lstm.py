@@ -82,26 +82,32 @@ class LSTM(RecurrentLayer):
         scale = np.full(4 * H, 0.5, dtype=x.dtype)
         scale[2 * H : 3 * H] = 1.0  # g = tanh(a_g) itself
         p = self.params
-        # (T, N, 4H): x_t @ W_ih + b_ih + b_hh, scaled; activated in place.
-        gates = self._input_projection(
+        # (T, N, 4H): x_t @ W_ih + b_ih + b_hh for every step, scaled.
+        projected = self._input_projection(
             x, p["W_ih"] * scale, (p["b_ih"] + p["b_hh"]) * scale
         )
         W_hh = p["W_hh"] * scale  # (H, 4H), scaled copy
-        T, N = gates.shape[:2]
-        cell = self._scratch("cell", (T, N, H), gates.dtype)  # c_t
-        tanh_cell = self._scratch("tanh_cell", cell.shape, gates.dtype)
-        hidden = self._scratch("hidden", cell.shape, gates.dtype)
-        product = np.empty_like(gates[0])  # h_{t-1} @ W_hh, (N, 4H), reused
-        c = np.zeros_like(cell[0])
+        T, N = projected.shape[:2]
+        dtype = projected.dtype
+        # gates[t] = [i, f, g, o], four contiguous (N, H) blocks: the
+        # elementwise work runs on whole arrays, not on strided column blocks.
+        gates = self._scratch("gates_by_step", (T, 4, N, H), dtype)
+        cell = self._scratch("cell", (T, N, H), dtype)  # c_t
+        tanh_cell = self._scratch("tanh_cell", cell.shape, dtype)
+        hidden = self._scratch("hidden", cell.shape, dtype)
+        a = np.empty_like(projected[0])  # (N, 4H): a_t, reused
+        c = np.zeros_like(cell[0])  # (N, H)
         for t in range(T):
-            a = gates[t]  # (N, 4H) view, overwritten with [i, f, g, o]
-            if t:  # h_{-1} = 0 adds nothing
-                a += np.matmul(hidden[t - 1], W_hh, out=product)
-            np.tanh(a, out=a)
-            for block in (a[:, : 2 * H], a[:, 3 * H :]):  # i, f and o
+            if t:
+                np.add(projected[t], np.matmul(hidden[t - 1], W_hh, out=a), out=a)
+            else:  # h_{-1} = 0 adds nothing
+                a[...] = projected[0]
+            # (N, 4H) -> (N, 4, H) -> (4, N, H): one tanh for the four blocks.
+            np.tanh(a.reshape(N, 4, H).transpose(1, 0, 2), out=gates[t])
+            for block in (gates[t, :2], gates[t, 3]):  # i and f, o
                 block *= 0.5
                 block += 0.5
-            i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+            i, f, g, o = gates[t]
             c = np.multiply(f, c, out=cell[t])
             c += i * g
             np.multiply(o, np.tanh(c, out=tanh_cell[t]), out=hidden[t])
@@ -122,42 +128,40 @@ class LSTM(RecurrentLayer):
         ndarray of shape (N, T, input_size)
             dLoss/dInput.
         """
-        gates = self._cached("_gates")  # (T, N, 4H), [i, f, g, o]
+        gates = self._cached("_gates")  # (T, 4, N, H): [i, f, g, o] per step
         cell, tanh_cell, hidden = self._cell, self._tanh_cell, self._hidden
-        H = self.hidden_size
-        T, N = gates.shape[:2]
+        T, _, N, H = gates.shape
         d_hidden = self._upstream(grad, hidden.shape)  # (T, N, H)
-        i, f, g, o = np.split(gates, 4, axis=-1)  # (T, N, H) views
-        # Everything that does not depend on dh, dc is computed for all steps
-        # at once: da_t = [dc, dc, dc, dh] * coefficient_t (the equations above).
-        coefficient = self._scratch("coefficient", gates.shape, gates.dtype)
-        to_i, to_f, to_g, to_o = np.split(coefficient, 4, axis=-1)  # views
-        sigmoid_slope(i, g, out=to_i)  # g * i (1 - i)
-        to_f[0] = 0.0  # c_{-1} = 0
-        sigmoid_slope(f[1:], cell[:-1], out=to_f[1:])  # c_{t-1} * f (1 - f)
-        tanh_slope(g, i, out=to_g)  # i * (1 - g**2)
-        sigmoid_slope(o, tanh_cell, out=to_o)  # tanh(c) * o (1 - o)
-        # dc += dh * through_cell: o * (1 - tanh(c)**2)
-        through_cell = self._scratch("through_cell", cell.shape, cell.dtype)
-        tanh_slope(tanh_cell, o, out=through_cell)
+        # dL/da_t, (T, N, 4H): the layout of the GEMMs, torch's column order.
+        d_pre = self._scratch("d_pre", (T, N, 4 * H), gates.dtype)
+        da = np.empty_like(gates[0])  # [da_i, da_f, da_g, da_o] of one step
+        da_i, da_f, da_g, da_o = da
         W_hh_T = self.params["W_hh"].T
-        d_pre = self._scratch("d_pre", gates.shape, gates.dtype)  # dL/da_t
         dh = np.zeros_like(hidden[0])  # (N, H), from step t+1
         dc = np.zeros_like(dh)
+        through_cell = np.empty_like(dh)
         for t in reversed(range(T)):
+            i, f, g, o = gates[t]  # (N, H) each
             dh += d_hidden[t]
-            dc += dh * through_cell[t]
-            da = d_pre[t]  # (N, 4H) view
-            # (N, 3H) -> (N, 3, H): dc scales the i, f, g blocks alike.
-            np.multiply(
-                coefficient[t, :, : 3 * H].reshape(N, 3, H),
-                dc[:, None, :],
-                out=da[:, : 3 * H].reshape(N, 3, H),
-            )
-            np.multiply(dh, coefficient[t, :, 3 * H :], out=da[:, 3 * H :])
-            dc *= f[t]
+            tanh_slope(tanh_cell[t], o, out=through_cell)  # o (1 - tanh(c_t)**2)
+            through_cell *= dh
+            dc += through_cell
+            sigmoid_slope(o, tanh_cell[t], out=da_o)  # tanh(c_t) o (1 - o)
+            da_o *= dh
+            sigmoid_slope(i, g, out=da_i)  # g i (1 - i)
+            da_i *= dc
+            if t:
+                sigmoid_slope(f, cell[t - 1], out=da_f)  # c_{t-1} f (1 - f)
+                da_f *= dc
+            else:
+                da_f[...] = 0.0  # c_{-1} = 0
+            tanh_slope(g, i, out=da_g)  # i (1 - g**2)
+            da_g *= dc
+            dc *= f
+            # (4, N, H) -> (N, 4, H) = (N, 4H)
+            d_pre[t].reshape(N, 4, H)[...] = da.transpose(1, 0, 2)
             if t:  # dh_{-1} is not needed
-                np.matmul(da, W_hh_T, out=dh)
+                np.matmul(d_pre[t], W_hh_T, out=dh)
         return self._parameter_gradients(d_pre, d_pre, hidden)
 
 
