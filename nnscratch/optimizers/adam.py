@@ -48,6 +48,8 @@ class Adam(Optimizer):
     array([0.9])
     """
 
+    decaying_state = ("m", "v")
+
     def __init__(
         self,
         learning_rate: float = 0.001,

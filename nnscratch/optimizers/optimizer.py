@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from nnscratch.core.flat import flat_span, split
+from nnscratch.core.functional import flush_subnormals
 from nnscratch.core.validation import check_float_in_range
 
 OPTIMIZER_TYPES: dict[str, type[Optimizer]] = {}
@@ -152,6 +153,13 @@ class Optimizer:
     pass per operation for all parameters, as PyTorch's fused optimizers.
     A subclass whose update needs each array's shape sets False."""
 
+    decaying_state: tuple[str, ...] = ()
+    """The names of state arrays that decay geometrically where the gradient
+    is 0 (moments, momentum). After every update their subnormal values are
+    rounded to 0 (:func:`~nnscratch.core.functional.flush_subnormals`):
+    stuck there, they would slow every later step many times over on Intel
+    CPUs, and they are far too small to change any update."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         OPTIMIZER_TYPES[cls.__name__] = cls
@@ -226,6 +234,10 @@ class Optimizer:
             strict=True,
         ):
             self.update(*arrays)
+        for next_state in slots.next_states:
+            for name, array in next_state.items():
+                if name in self.decaying_state:
+                    flush_subnormals(array)
         if accept is not None and not accept(slots.outs):
             self.iterations -= 1
             if state_before is None:  # a refused first step leaves no state

@@ -48,6 +48,8 @@ class RMSprop(Optimizer):
     array([0.98])
     """
 
+    decaying_state = ("mean_square", "velocity")
+
     def __init__(
         self,
         learning_rate: float = 0.01,

@@ -53,6 +53,8 @@ class SGD(Optimizer):
     array([0.81])
     """
 
+    decaying_state = ("velocity",)
+
     def __init__(
         self,
         learning_rate: float = 0.01,
