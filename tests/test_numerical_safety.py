@@ -188,3 +188,19 @@ def test_mse_is_exact_while_its_squares_fit_the_dtype(dtype, large):
     grad = call_strictly(mse.gradient, x, -x)
     assert grad.dtype == x.dtype
     np.testing.assert_allclose(grad, 4.0 * x.astype(np.float64) / x.size, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_all_values_finite_in_every_layout(dtype):
+    from nnscratch.core.validation import all_values_finite
+
+    big = np.full((4, 6), np.finfo(dtype).max / 2, dtype=dtype)  # squares overflow
+    assert all_values_finite(big)
+    assert all_values_finite(big.T)  # not contiguous: the elementwise test
+    assert all_values_finite(np.zeros((0, 3), dtype=dtype))
+    for bad in (np.nan, np.inf, -np.inf):
+        spoiled = big.copy()
+        spoiled[3, 5] = bad
+        assert not all_values_finite(spoiled)
+        assert not all_values_finite(spoiled.T)
+        assert not all_values_finite(spoiled[:, ::-1])

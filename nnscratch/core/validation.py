@@ -64,6 +64,24 @@ def lookup(kind: str, name: object, registry: Mapping[str, T]) -> T:
     return registry[name]  # type: ignore[index]
 
 
+def all_values_finite(array: np.ndarray) -> bool:
+    """Whether every value of the float ``array`` is finite, cheaply.
+
+    A contiguous float32/float64 array is tested by its sum of squares, one
+    BLAS dot product that reads it once and allocates nothing (~2x faster
+    than ``np.isfinite(array).all()``, which writes a boolean array first):
+    a NaN or an infinity makes it non-finite. So can finite values whose
+    squares overflow; then, as for every other array, the elementwise test
+    settles it.
+    """
+    if array.dtype in (np.float32, np.float64) and array.flags.c_contiguous:
+        flat = array.reshape(-1)  # a view
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(np.dot(flat, flat)):
+                return True
+    return bool(np.isfinite(array).all())
+
+
 def check_float_array(
     name: str, value: object, min_ndim: int = 1, check_finite: bool = True
 ) -> np.ndarray:
@@ -94,7 +112,7 @@ def check_float_array(
     if (
         check_finite
         and np.issubdtype(array.dtype, np.floating)
-        and not np.isfinite(array).all()
+        and not all_values_finite(array)
     ):
         raise ValueError(f"{name}: expected finite values. Received NaN or infinity")
     return array

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nnscratch.core.validation import check_positive_int
+from nnscratch.core.validation import all_values_finite, check_positive_int
 from nnscratch.engine.callbacks import Callback, EarlyStopping
 from nnscratch.engine.data import ArrayData, StreamData, check_last_batch, model_data
 from nnscratch.engine.tracking import LayerStatsTracker
@@ -42,19 +42,8 @@ class TrainingDivergedWarning(RuntimeWarning):
 
 
 def all_finite(arrays: list[np.ndarray]) -> bool:
-    """Whether every value of ``arrays`` is finite, cheaply.
-
-    Each array is tested by its sum of squares, one BLAS dot product that
-    reads it once and allocates nothing: a NaN or an infinity makes it
-    non-finite. So can finite values whose squares overflow; then the
-    elementwise test settles it.
-    """
-    for array in arrays:
-        flat = array.reshape(-1)  # a view: the arrays tested are contiguous
-        with np.errstate(over="ignore", invalid="ignore"):
-            if not (np.isfinite(np.dot(flat, flat)) or np.isfinite(flat).all()):
-                return False
-    return True
+    """Whether every value of ``arrays`` is finite (see ``all_values_finite``)."""
+    return all(map(all_values_finite, arrays))
 
 
 class ArrayCopies:
