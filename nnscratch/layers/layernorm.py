@@ -84,12 +84,19 @@ class LayerNorm(Layer):
                 f"LayerNorm: expected input of shape (..., {self.normalized_shape})."
                 f" Received shape {x.shape}"
             )
-        centred = x - x.mean(axis=-1, keepdims=True)  # (..., D) - (..., 1)
-        variance = np.mean(centred * centred, axis=-1, keepdims=True)  # (..., 1)
+        D = self.normalized_shape
+        rows = x.reshape(-1, D)  # (..., D) -> (positions, D)
+        # Each row's mean as a matrix-vector product with (1/D, ..., 1/D):
+        # one BLAS call, ~4x faster than NumPy's mean over a short last axis.
+        average = np.full(D, 1.0 / D, dtype=rows.dtype)
+        centred = rows - (rows @ average)[:, None]  # (positions, D)
+        variance = (centred * centred) @ average  # (positions,)
         self._inverse_std = 1.0 / np.sqrt(variance + self.epsilon)
-        centred *= self._inverse_std  # becomes xhat in place
+        centred *= self._inverse_std[:, None]  # becomes xhat in place
         self._normalized = centred
-        return centred * self.params["gamma"] + self.params["beta"]
+        y = centred * self.params["gamma"]
+        y += self.params["beta"]
+        return y.reshape(x.shape)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         """Fill ``grads['gamma']``, ``grads['beta']``; return ``dL/dx``.
@@ -103,18 +110,23 @@ class LayerNorm(Layer):
         -------
         ndarray of the shape of the input
         """
-        xhat = self._cached("_normalized")
+        xhat = self._cached("_normalized")  # (positions, D)
         D = self.normalized_shape
-        flat_grad = grad.reshape(-1, D)  # (..., D) -> (positions, D)
-        self.grads["gamma"][...] = np.einsum("pd,pd->d", flat_grad, xhat.reshape(-1, D))
-        np.sum(flat_grad, axis=0, out=self.grads["beta"])
-        scaled = grad * self.params["gamma"]  # gh
-        mean_scaled = scaled.mean(axis=-1, keepdims=True)  # (..., 1)
-        mean_projection = np.mean(scaled * xhat, axis=-1, keepdims=True)
-        scaled -= mean_scaled
-        scaled -= xhat * mean_projection
-        scaled *= self._inverse_std
-        return scaled
+        gamma = self.params["gamma"]
+        g = grad.reshape(-1, D)  # (..., D) -> (positions, D)
+        g_xhat = g * xhat
+        np.sum(g_xhat, axis=0, out=self.grads["gamma"])  # over all positions
+        np.sum(g, axis=0, out=self.grads["beta"])
+        # mean(gh) and mean(gh * xhat) per row, gh = g * gamma: matrix-vector
+        # products with gamma / D, so gh itself is not needed for them.
+        gamma_over_D = gamma / D
+        mean_gh = g @ gamma_over_D  # (positions,)
+        mean_gh_xhat = g_xhat @ gamma_over_D
+        dx = g * gamma  # gh, then dx in place
+        dx -= mean_gh[:, None]
+        dx -= xhat * mean_gh_xhat[:, None]
+        dx *= self._inverse_std[:, None]
+        return dx.reshape(grad.shape)
 
     def get_config(self) -> dict[str, Any]:
         return {"normalized_shape": self.normalized_shape, "epsilon": self.epsilon}
