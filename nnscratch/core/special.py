@@ -200,8 +200,15 @@ def by_blocks(compute, *arrays: np.ndarray, scratch_rows: int = 0) -> np.ndarray
     return result.reshape(first.shape)
 
 
+ERF_SCRATCH_ROWS = 7
+"""Rows of scratch that :func:`erf_block` and :func:`erfc_block` use."""
+
+ERFC_SINGLE_SCRATCH_ROWS = 2
+"""Rows of scratch that :func:`erfc_single_block` uses."""
+
+
 def erf_block(out: np.ndarray, scratch: np.ndarray, x: np.ndarray) -> None:
-    """``out = erf(x)`` for one block; ``scratch`` has 7 rows."""
+    """``out = erf(x)`` for one block; ``ERF_SCRATCH_ROWS`` rows of scratch."""
     y, near, tail = scratch[:3]
     _erf_and_erfc_parts(_capped_abs(x, out=y), near, tail, scratch[3:])
     np.subtract(1.0, tail, out=out)
@@ -210,7 +217,7 @@ def erf_block(out: np.ndarray, scratch: np.ndarray, x: np.ndarray) -> None:
 
 
 def erfc_block(out: np.ndarray, scratch: np.ndarray, x: np.ndarray) -> None:
-    """``out = erfc(x)`` for one block; ``scratch`` has 7 rows."""
+    """``out = erfc(x)`` for one block; ``ERF_SCRATCH_ROWS`` rows of scratch."""
     y, near, tail = scratch[:3]
     _erf_and_erfc_parts(_capped_abs(x, out=y), near, tail, scratch[3:])
     np.subtract(1.0, near, out=near)  # erfc = 1 - erf near zero
@@ -235,7 +242,7 @@ def erf(x: np.ndarray) -> np.ndarray:
     >>> erf(np.array([-1000.0, 0.0, 1.0]))
     array([-1.        ,  0.        ,  0.84270079])
     """
-    return by_blocks(erf_block, x, scratch_rows=7)
+    return by_blocks(erf_block, x, scratch_rows=ERF_SCRATCH_ROWS)
 
 
 def erfc(x: np.ndarray) -> np.ndarray:
@@ -246,7 +253,7 @@ def erfc(x: np.ndarray) -> np.ndarray:
     >>> erfc(np.array([-1000.0, 0.0, 10.0]))
     array([2.00000000e+00, 1.00000000e+00, 2.08848758e-45])
     """
-    return by_blocks(erfc_block, x, scratch_rows=7)
+    return by_blocks(erfc_block, x, scratch_rows=ERF_SCRATCH_ROWS)
 
 
 # Numerical Recipes' erfcc (Press et al., 2nd ed., section 6.2): a Chebyshev
@@ -281,11 +288,11 @@ def erfc_single(x: np.ndarray) -> np.ndarray:
     >>> erfc_single(np.array([-1.0, 0.0, 3.0], dtype=np.float32))
     array([1.8427007e+00, 1.0000000e+00, 2.2090497e-05], dtype=float32)
     """
-    return by_blocks(erfc_single_block, x, scratch_rows=2)
+    return by_blocks(erfc_single_block, x, scratch_rows=ERFC_SINGLE_SCRATCH_ROWS)
 
 
 def erfc_single_block(out: np.ndarray, scratch: np.ndarray, x: np.ndarray) -> None:
-    """``out = erfc_single(x)`` for one block; ``scratch`` has 2 rows."""
+    """``out = erfc_single(x)``, one block; ``ERFC_SINGLE_SCRATCH_ROWS`` rows."""
     z, t = scratch
     _capped_abs(x, out=z)  # capped: z**2 cannot overflow
     np.multiply(z, 0.5, out=t)

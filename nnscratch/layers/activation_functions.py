@@ -13,7 +13,13 @@ from typing import NamedTuple
 import numpy as np
 
 from nnscratch.core.functional import sigmoid, softmax, softplus
-from nnscratch.core.special import by_blocks, erfc_block, erfc_single_block
+from nnscratch.core.special import (
+    ERF_SCRATCH_ROWS,
+    ERFC_SINGLE_SCRATCH_ROWS,
+    by_blocks,
+    erfc_block,
+    erfc_single_block,
+)
 
 
 class ActivationFunction(NamedTuple):
@@ -94,7 +100,11 @@ def gelu(x: np.ndarray) -> np.ndarray:
     # 6x faster); float64 keeps Cody's erfc, within a few ulp. Block by block,
     # so that all those passes stay in the cache.
     single = x.dtype.itemsize <= 4 and np.issubdtype(x.dtype, np.floating)
-    erfc_of, rows = (erfc_single_block, 2) if single else (erfc_block, 7)
+    erfc_of, rows = (
+        (erfc_single_block, ERFC_SINGLE_SCRATCH_ROWS)
+        if single
+        else (erfc_block, ERF_SCRATCH_ROWS)
+    )
 
     def gelu_block(out: np.ndarray, scratch: np.ndarray, x: np.ndarray) -> None:
         erfc_of(out, scratch[1:], np.multiply(x, -SQRT_HALF, out=scratch[0]))

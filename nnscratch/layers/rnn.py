@@ -105,9 +105,7 @@ class RNN(RecurrentLayer):
             slope = 1.0 - hidden * hidden  # tanh'(a) = 1 - h**2, from the output
         else:
             slope = hidden > 0  # relu'(a) = [a > 0] = [h > 0]; 0 at a = 0, as torch
-        # A contiguous copy, used at every step: OpenBLAS multiplies by a
-        # transposed view ~20% slower at these sizes (64 x 512 x 128).
-        W_hh_T = np.ascontiguousarray(self.params["W_hh"].T)
+        W_hh_T = self._hidden_weights_transposed()  # (G*H, H)
         d_pre = np.empty_like(hidden)  # (T, N, H): dL/da_t
         carry = np.zeros_like(hidden[0])  # dL/dh_t arriving from step t+1
         for t in reversed(range(hidden.shape[0])):
