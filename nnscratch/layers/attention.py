@@ -108,7 +108,12 @@ class MultiHeadAttention(Layer):
         }
 
     def _heads(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``x @ W_qkv + b_qkv`` split into ``q, k, v`` of shape (N, h, T, d)."""
+        """``x @ W_qkv + b_qkv`` split into ``q / sqrt(d), k, v``, each of
+        shape (N, h, T, d).
+
+        ``q`` is scaled here rather than the scores: (N, h, T, d) is smaller
+        than (N, h, T, T) whenever ``d < T``.
+        """
         if x.ndim != 3 or x.shape[2] != self.embed_dim:
             raise ValueError(
                 f"MultiHeadAttention: expected input of shape (N, T, "
@@ -121,30 +126,39 @@ class MultiHeadAttention(Layer):
         # (N*T, 3D) -> (N, T, 3, h, d) -> (3, N, h, T, d), copied contiguous so
         # that every batched matmul below runs on plain (T, d) matrices.
         qkv = qkv.reshape(N, T, 3, self.num_heads, self.head_dim)
-        q, k, v = np.ascontiguousarray(qkv.transpose(2, 0, 3, 1, 4))
-        return q, k, v
+        scaled_q, k, v = np.ascontiguousarray(qkv.transpose(2, 0, 3, 1, 4))
+        # math.sqrt: a NumPy float64 scalar would make float32 work float64.
+        scaled_q *= 1.0 / math.sqrt(self.head_dim)
+        return scaled_q, k, v
 
-    def _attend(self, q: np.ndarray, k: np.ndarray, offset: int) -> np.ndarray:
-        """``softmax(q @ k.T / sqrt(d))`` (N, h, Tq, Tk); query ``i`` sits at
-        position ``offset + i`` and, if causal, sees keys up to there."""
-        # q is scaled before the product: (N, h, Tq, d) is smaller than the
-        # scores (N, h, Tq, Tk) whenever d < Tk.
-        # math.sqrt: a NumPy float64 scalar would turn float32 scores float64.
-        scores = (q * (1.0 / math.sqrt(self.head_dim))) @ k.transpose(0, 1, 3, 2)
-        Tq, Tk = scores.shape[-2:]
+    def _attend(self, scaled_q: np.ndarray, k: np.ndarray, offset: int) -> np.ndarray:
+        """``softmax(scaled_q @ k.T)`` (N, h, Tq, Tk), for the ``q / sqrt(d)``
+        of :meth:`_heads`; query ``i`` sits at position ``offset + i`` and,
+        if causal, sees keys up to there.
+
+        The scores are computed and normalised key-major, as ``k @ q.T``
+        (N, h, Tk, Tq), and returned as the transposed view: the softmax's
+        maximum and sum over the keys then run over the second-to-last
+        axis, whole rows at a time, ~3x faster than NumPy's reductions over
+        a short last axis. ``matmul`` reads the view as it is (BLAS takes
+        either order).
+        """
+        scores = k @ scaled_q.transpose(0, 1, 3, 2)
+        Tk, Tq = scores.shape[-2:]
         if self.causal:
-            # (Tq, Tk) of 0 and -inf, broadcast over (N, h): exp(-inf) = 0
-            # exactly, and every row keeps at least its own position.
-            scores += np.triu(np.full((Tq, Tk), -np.inf, scores.dtype), offset + 1)
-        # Softmax over the keys, in place: the row maximum is finite (each
-        # row has an unmasked entry), so after subtracting it the largest
-        # exponent is exp(0) = 1 and nothing overflows.
-        # fmax, not max: ~30% faster (no NaN propagation inside the reduction;
-        # a NaN score still makes its row NaN through exp and the sum).
-        scores -= np.fmax.reduce(scores, axis=-1, keepdims=True)
+            # (Tk, Tq) of 0 and -inf, broadcast over (N, h): key j is hidden
+            # from query i when j > offset + i; exp(-inf) = 0 exactly, and
+            # every query keeps at least its own position.
+            scores += np.tril(np.full((Tk, Tq), -np.inf, scores.dtype), -offset - 1)
+        # Softmax over the keys, in place: the maximum over the keys is finite
+        # (each query sees an unmasked key), so after subtracting it the
+        # largest exponent is exp(0) = 1 and nothing overflows.
+        # fmax, not max: faster (no NaN propagation inside the reduction; a
+        # NaN score still makes its column NaN through exp and the sum).
+        scores -= np.fmax.reduce(scores, axis=-2, keepdims=True)
         np.exp(scores, out=scores)
-        scores /= scores.sum(axis=-1, keepdims=True)
-        return scores
+        scores /= scores.sum(axis=-2, keepdims=True)
+        return scores.transpose(0, 1, 3, 2)
 
     def _merge(self, o: np.ndarray) -> np.ndarray:
         """Heads (N, h, T, d) -> (N, T, D), then the output projection."""
@@ -168,8 +182,8 @@ class MultiHeadAttention(Layer):
         -------
         ndarray of shape (N, T, embed_dim)
         """
-        q, k, v = self._heads(x)
-        weights = self._attend(q, k, 0)  # (N, h, T, T)
+        scaled_q, k, v = self._heads(x)
+        weights = self._attend(scaled_q, k, 0)  # (N, h, T, T)
         self.attention_weights = weights
         mask = None
         dropped = weights
@@ -179,7 +193,7 @@ class MultiHeadAttention(Layer):
             mask = keep.astype(weights.dtype) / weights.dtype.type(1.0 - self.dropout)
             dropped = weights * mask
         merged, y = self._merge(dropped @ v)  # (N, h, T, T) @ (N, h, T, d)
-        self._cache = (x, q, k, v, weights, mask, dropped, merged)
+        self._cache = (x, scaled_q, k, v, weights, mask, dropped, merged)
         return y
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
@@ -194,7 +208,7 @@ class MultiHeadAttention(Layer):
         -------
         ndarray of shape (N, T, embed_dim)
         """
-        x, q, k, v, weights, mask, dropped, merged = self._cached("_cache")
+        x, scaled_q, k, v, weights, mask, dropped, merged = self._cached("_cache")
         N, T, D = x.shape
         h, d = self.num_heads, self.head_dim
         flat_grad = grad.reshape(-1, D)  # (N*T, D)
@@ -208,15 +222,24 @@ class MultiHeadAttention(Layer):
         d_qkv = np.empty((N, T, 3, h, d), dtype=grad.dtype)
         dq, dk, dv = d_qkv.transpose(2, 0, 3, 1, 4)
         np.matmul(dropped.transpose(0, 1, 3, 2), d_o, out=dv)  # (N, h, Tk, d)
-        d_weights = d_o @ v.transpose(0, 1, 3, 2)  # (N, h, Tq, Tk)
+        # Key-major (N, h, Tk, Tq), as the forward normalised the weights:
+        # the sums over the keys below run over whole rows (see _attend).
+        weights = weights.transpose(0, 1, 3, 2)
+        d_weights = v @ d_o.transpose(0, 1, 3, 2)  # da.T
         if mask is not None:
-            d_weights *= mask
-        # Softmax Jacobian-vector product, row by row: a * (da - <da, a>).
-        d_scores = weights * d_weights
-        d_scores -= weights * d_scores.sum(axis=-1, keepdims=True)
-        d_scores *= 1.0 / np.sqrt(d)
-        np.matmul(d_scores, k, out=dq)  # (N, h, Tq, d)
-        np.matmul(d_scores.transpose(0, 1, 3, 2), q, out=dk)  # (N, h, Tk, d)
+            d_weights *= mask.transpose(0, 1, 3, 2)
+        # Softmax Jacobian-vector product, per query: a * (da - <da, a>),
+        # in place in da. einsum forms <da, a> over the keys k without the
+        # (N, h, Tk, Tq) temporary of a * da (2.5x faster than that product
+        # and a sum).
+        d_scores = d_weights
+        d_scores -= np.einsum("nhkq,nhkq->nhq", weights, d_weights)[:, :, None, :]
+        d_scores *= weights
+        # s = (q / sqrt(d)) @ k.T: dk = ds.T @ (q / sqrt(d)) with the scaled
+        # q of the forward, and dq = ds @ k / sqrt(d).
+        np.matmul(d_scores, scaled_q, out=dk)  # (N, h, Tk, d)
+        np.matmul(d_scores.transpose(0, 1, 3, 2), k, out=dq)  # (N, h, Tq, d)
+        dq *= 1.0 / math.sqrt(d)
         d_qkv = d_qkv.reshape(N * T, 3 * D)
         np.matmul(x.reshape(-1, D).T, d_qkv, out=self.grads["W_qkv"])
         np.sum(d_qkv, axis=0, out=self.grads["b_qkv"])
@@ -236,12 +259,12 @@ class MultiHeadAttention(Layer):
                 "(causal=True) for cached generation. Received causal=False"
             )
         state = cache.state(self)
-        q, k, v = self._heads(x)
+        scaled_q, k, v = self._heads(x)
         if "keys" in state:
             k = np.concatenate([state["keys"], k], axis=2)  # along time
             v = np.concatenate([state["values"], v], axis=2)
         state["keys"], state["values"] = k, v
-        weights = self._attend(q, k, cache.position)  # (N, h, t, position + t)
+        weights = self._attend(scaled_q, k, cache.position)  # (N, h, t, position + t)
         return self._merge(weights @ v)[1]
 
     def get_config(self) -> dict[str, Any]:
