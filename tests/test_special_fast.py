@@ -26,7 +26,7 @@ def reference(function, x):
 def test_blocks_with_every_branch_mixed(function, exact):
     # More than two blocks; each block mixes |x| < 0.47, 0.47..4, > 4 and NaN.
     rng = np.random.default_rng(0)
-    x = rng.standard_normal(2 * special._BLOCK + 77) * 3
+    x = rng.standard_normal(2 * special.block_elements(np.float64) + 77) * 3
     x[::1000] = 9.0
     x[5] = np.nan
     result = function(x)
@@ -94,3 +94,18 @@ def test_float64_gelu_matches_torch_on_a_transformer_sized_batch():
     np.testing.assert_allclose(
         layer.backward(grad), x_t.grad.numpy(), rtol=1e-12, atol=1e-15
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_limits_in_both_tails(dtype):
+    # gelu(x) -> x on the right and -> 0 on the left; at -inf that limit, not
+    # the -inf * 0 = NaN of x * Phi(x) (which torch returns). NaN stays NaN.
+    x = np.array([-np.inf, -1e30, -1000.0, -40.0, -0.0, 0.0, 40.0, 1e30, np.inf])
+    layer = Activation("gelu")
+    y = layer.forward(np.append(x, np.nan).astype(dtype))
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y[:-1], np.maximum(x, 0.0).astype(dtype))
+    assert np.isnan(y[-1])
+    dx = layer.backward(np.ones_like(y))[1:-2]  # the finite inputs
+    slope = (x[1:-1] > 0) + (x[1:-1] == 0) * 0.5
+    np.testing.assert_array_equal(dx, slope.astype(dtype))
