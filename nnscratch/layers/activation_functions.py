@@ -127,20 +127,19 @@ def gelu(x: np.ndarray) -> np.ndarray:
 
 
 def gelu_backward(grad: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore"):  # 0 / 0 at x = 0, replaced below
+    # 0 / 0 at x = 0 is replaced below; -x**2 / 2 overflowing to -inf (|x| >
+    # 1e154 in float64, 1e19 in float32) gives exp(-inf) = 0, phi's value.
+    with np.errstate(invalid="ignore", over="ignore"):
         return by_blocks(_gelu_backward_block, grad, x, y, scratch_rows=1)
 
 
 def _gelu_backward_block(
     out: np.ndarray, scratch: np.ndarray, grad: np.ndarray, x: np.ndarray, y: np.ndarray
 ) -> None:
-    # phi(x) = exp(-x**2 / 2) / sqrt(2 pi); |x| is capped at 40, where phi is
-    # already 0, so x**2 cannot overflow.
+    # phi(x) = exp(-x**2 / 2) / sqrt(2 pi)
     phi = scratch[0]
-    np.abs(x, out=phi)
-    np.minimum(phi, 40.0, out=phi)
-    phi *= phi
-    phi *= -0.5
+    np.multiply(x, -0.5, out=phi)
+    phi *= x
     np.exp(phi, out=phi)
     phi *= INV_SQRT_2PI
     phi *= x  # x phi(x)
