@@ -160,11 +160,15 @@ class MultiHeadAttention(Layer):
         scores /= scores.sum(axis=-2, keepdims=True)
         return scores.transpose(0, 1, 3, 2)
 
-    def _merge(self, o: np.ndarray) -> np.ndarray:
-        """Heads (N, h, T, d) -> (N, T, D), then the output projection."""
-        N, _, T, _ = o.shape
-        # (N, h, T, d) -> (N, T, h, d) -> (N*T, D): heads side by side.
-        merged = o.transpose(0, 2, 1, 3).reshape(N * T, self.embed_dim)
+    def _merge(self, weights: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """``o = weights @ v`` per head, heads side by side (N*T, D), then the
+        output projection: returns ``(o, y)``, ``y`` of shape (N, T, D)."""
+        N, _, T, _ = weights.shape  # T queries
+        # Each head's (T, d) product is written straight into its columns of
+        # (N, T, h, d) = (N*T, D), through a (N, h, T, d) view: no copy.
+        merged = np.empty((N, T, self.num_heads, self.head_dim), dtype=v.dtype)
+        np.matmul(weights, v, out=merged.transpose(0, 2, 1, 3))
+        merged = merged.reshape(N * T, self.embed_dim)
         y = merged @ self.params["W_o"]
         y += self.params["b_o"]
         return merged, y.reshape(N, T, self.embed_dim)
@@ -192,7 +196,7 @@ class MultiHeadAttention(Layer):
             keep = keep >= self.dropout
             mask = keep.astype(weights.dtype) / weights.dtype.type(1.0 - self.dropout)
             dropped = weights * mask
-        merged, y = self._merge(dropped @ v)  # (N, h, T, T) @ (N, h, T, d)
+        merged, y = self._merge(dropped, v)
         self._cache = (x, scaled_q, k, v, weights, mask, dropped, merged)
         return y
 
@@ -265,7 +269,7 @@ class MultiHeadAttention(Layer):
             v = np.concatenate([state["values"], v], axis=2)
         state["keys"], state["values"] = k, v
         weights = self._attend(scaled_q, k, cache.position)  # (N, h, t, position + t)
-        return self._merge(weights @ v)[1]
+        return self._merge(weights, v)[1]
 
     def get_config(self) -> dict[str, Any]:
         return {
