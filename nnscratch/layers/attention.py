@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from nnscratch.core.functional import column_sums
 from nnscratch.core.layer import Layer
 from nnscratch.core.shard import batch_random
 from nnscratch.core.validation import check_float_in_range, check_positive_int
@@ -217,7 +218,7 @@ class MultiHeadAttention(Layer):
         h, d = self.num_heads, self.head_dim
         flat_grad = grad.reshape(-1, D)  # (N*T, D)
         np.matmul(merged.T, flat_grad, out=self.grads["W_o"])  # merged: (N*T, D)
-        np.sum(flat_grad, axis=0, out=self.grads["b_o"])
+        column_sums(flat_grad, out=self.grads["b_o"])
         # (N*T, D) -> (N, T, h, d) -> (N, h, T, d)
         d_o = (flat_grad @ self.params["W_o"].T).reshape(N, T, h, d)
         d_o = np.ascontiguousarray(d_o.transpose(0, 2, 1, 3))
@@ -246,7 +247,7 @@ class MultiHeadAttention(Layer):
         dq *= 1.0 / math.sqrt(d)
         d_qkv = d_qkv.reshape(N * T, 3 * D)
         np.matmul(x.reshape(-1, D).T, d_qkv, out=self.grads["W_qkv"])
-        np.sum(d_qkv, axis=0, out=self.grads["b_qkv"])
+        column_sums(d_qkv, out=self.grads["b_qkv"])
         return (d_qkv @ self.params["W_qkv"].T).reshape(N, T, D)
 
     def forward_step(self, x: np.ndarray, cache: KVCache) -> np.ndarray:

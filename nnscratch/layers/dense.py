@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from nnscratch.core.functional import column_sums
 from nnscratch.core.initializers import INITIALIZERS
 from nnscratch.core.validation import (
     check_choice,
@@ -122,7 +123,7 @@ class Dense(WeightedLayer):
         np.matmul(x2.T, g2, out=self.grads["W"])
         self.penalised(self.grads["W"])
         # (M, out) -> (out,)
-        np.sum(g2, axis=0, out=self.grads["b"])
+        column_sums(g2, out=self.grads["b"])
         if not self.input_gradient_needed:
             return None
         if x2.T.flags.c_contiguous and not x2.flags.c_contiguous:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from nnscratch.core.functional import column_sums
 from nnscratch.core.layer import Layer
 from nnscratch.core.validation import check_float_in_range, check_positive_int
 
@@ -115,8 +116,8 @@ class LayerNorm(Layer):
         gamma = self.params["gamma"]
         g = grad.reshape(-1, D)  # (..., D) -> (positions, D)
         g_xhat = g * xhat
-        np.sum(g_xhat, axis=0, out=self.grads["gamma"])  # over all positions
-        np.sum(g, axis=0, out=self.grads["beta"])
+        column_sums(g_xhat, out=self.grads["gamma"])  # over all positions
+        column_sums(g, out=self.grads["beta"])
         # mean(gh) and mean(gh * xhat) per row, gh = g * gamma: matrix-vector
         # products with gamma / D, so gh itself is not needed for them.
         gamma_over_D = gamma / D

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from nnscratch.core.functional import column_sums
 from nnscratch.core.layer import Layer
 from nnscratch.core.validation import check_positive_int
 
@@ -170,11 +171,11 @@ class RecurrentLayer(Layer):
             d_hidden_side[1:].reshape(-1, width),
             out=self.grads["W_hh"],
         )
-        np.sum(flat_in, axis=0, out=self.grads["b_ih"])  # (T*N, G*H) -> (G*H,)
+        column_sums(flat_in, out=self.grads["b_ih"])  # (T*N, G*H) -> (G*H,)
         if d_hidden_side is d_input_side:
             self.grads["b_hh"][...] = self.grads["b_ih"]
         else:
-            np.sum(d_hidden_side.reshape(T * N, width), axis=0, out=self.grads["b_hh"])
+            column_sums(d_hidden_side.reshape(T * N, width), out=self.grads["b_hh"])
         if not self.input_gradient_needed:
             return None  # a first layer inside a model's training step
         # (T*N, G*H) @ (G*H, F) -> (T, N, F) -> (N, T, F)
