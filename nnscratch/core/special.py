@@ -224,7 +224,7 @@ ERFC_SINGLE_NONNEGATIVE_SCRATCH_ROWS = 1
 def erf_block(out: np.ndarray, scratch: np.ndarray, x: np.ndarray) -> None:
     """``out = erf(x)`` for one block; ``ERF_SCRATCH_ROWS`` rows of scratch."""
     y, near, tail = scratch[:3]
-    _erf_and_erfc_parts(_capped_abs(x, out=y), near, tail, scratch[3:])
+    _erf_and_erfc_parts(capped_abs(x, out=y), near, tail, scratch[3:])
     np.subtract(1.0, tail, out=out)
     np.copyto(out, near, where=y <= _ERF_SMALL)
     np.copysign(out, x, out=out)  # erf is odd
@@ -233,7 +233,7 @@ def erf_block(out: np.ndarray, scratch: np.ndarray, x: np.ndarray) -> None:
 def erfc_block(out: np.ndarray, scratch: np.ndarray, x: np.ndarray) -> None:
     """``out = erfc(x)`` for one block; ``ERF_SCRATCH_ROWS`` rows of scratch."""
     y = scratch[0]
-    erfc_nonnegative_block(out, scratch[1:], _capped_abs(x, out=y))
+    erfc_nonnegative_block(out, scratch[1:], capped_abs(x, out=y))
     _reflect(out, x)
 
 
@@ -246,9 +246,10 @@ def erfc_nonnegative_block(out: np.ndarray, scratch: np.ndarray, y: np.ndarray) 
     np.copyto(out, near, where=y <= _ERF_SMALL)
 
 
-def _capped_abs(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+def capped_abs(x: np.ndarray, out: np.ndarray, cap: float = _ERF_CAP) -> np.ndarray:
+    """``min(|x|, cap)`` into ``out`` (NaN stays NaN), two in-place passes."""
     np.abs(x, out=out)
-    return np.minimum(out, _ERF_CAP, out=out)
+    return np.minimum(out, cap, out=out)
 
 
 def erf(x: np.ndarray) -> np.ndarray:
@@ -314,7 +315,7 @@ def erfc_single(x: np.ndarray) -> np.ndarray:
 def erfc_single_block(out: np.ndarray, scratch: np.ndarray, x: np.ndarray) -> None:
     """``out = erfc_single(x)``, one block; ``ERFC_SINGLE_SCRATCH_ROWS`` rows."""
     z = scratch[0]
-    _capped_abs(x, out=z)  # capped: z**2 cannot overflow
+    capped_abs(x, out=z)  # capped: z**2 cannot overflow
     erfc_single_nonnegative_block(out, scratch[1:], z)
     _reflect(out, x)
 

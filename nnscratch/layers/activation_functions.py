@@ -17,6 +17,7 @@ from nnscratch.core.special import (
     ERFC_NONNEGATIVE_SCRATCH_ROWS,
     ERFC_SINGLE_NONNEGATIVE_SCRATCH_ROWS,
     by_blocks,
+    capped_abs,
     erfc_nonnegative_block,
     erfc_single_nonnegative_block,
 )
@@ -116,8 +117,7 @@ def gelu(x: np.ndarray) -> np.ndarray:
 
     def gelu_block(out: np.ndarray, scratch: np.ndarray, x: np.ndarray) -> None:
         w, z = scratch[:2]
-        np.abs(x, out=w)
-        np.minimum(w, GELU_ABS_CAP, out=w)  # NaN stays NaN
+        capped_abs(x, out=w, cap=GELU_ABS_CAP)
         erfc_of(out, scratch[2:], np.multiply(w, SQRT_HALF, out=z))
         out *= 0.5  # Phi(-|x|)
         out *= w
