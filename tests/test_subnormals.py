@@ -64,8 +64,8 @@ def test_other_dtypes_are_left_alone():
 @pytest.mark.parametrize(
     "make, names",
     [
-        (Adam, ("m", "v")),
-        (AdamW, ("m", "v")),
+        (Adam, ("gradient_sum", "square_sum")),
+        (AdamW, ("gradient_sum", "square_sum")),
         (lambda: SGD(0.1, momentum=0.9), ("velocity",)),
         (lambda: RMSprop(momentum=0.9), ("mean_square", "velocity")),
     ],

@@ -391,9 +391,8 @@ class NeuralNetwork:
                     raise TrainingDivergedError(f"the loss is {loss}")
             # A non-finite gradient makes the new weights non-finite, and the
             # update itself can overflow (a huge learning rate): the optimizer
-            # shows the new weights first and keeps them only if all are
-            # finite; otherwise weights and optimizer state stay as they were.
-            if not self.optimizer.step(params, grads, accept=all_finite):
+            # refuses such a step, and weights and state stay as they were.
+            if not self.optimizer.step(params, grads, refuse_non_finite=True):
                 if not all_finite([flat.grads]):
                     raise TrainingDivergedError("a gradient is not finite")
                 raise TrainingDivergedError("the update made a weight NaN or infinite")

@@ -64,7 +64,7 @@ class Adagrad(Optimizer):
         return {"sum_squares": np.full_like(param, self.initial_accumulator_value)}
 
     def update(self, param, grad, state, next_state, out) -> None:
-        # out is the work array, then the new value: no temporaries.
+        # out is the work array, then the step: no temporaries.
         sum_squares = next_state["sum_squares"]
         np.multiply(grad, grad, out=out)
         np.add(state["sum_squares"], out, out=sum_squares)  # s <- s + g**2
@@ -72,7 +72,12 @@ class Adagrad(Optimizer):
         out += self.epsilon
         np.divide(grad, out, out=out)  # g / (sqrt(s) + epsilon)
         out *= self.learning_rate
-        np.subtract(param, out, out=out)
+
+    def bound_step(self, bounds, gradient_bound):
+        # s only grows (by at most g**2); the denominator is at least epsilon.
+        sum_squares = bounds["sum_squares"] + gradient_bound * gradient_bound
+        step = self.learning_rate * gradient_bound / self.epsilon
+        return {"sum_squares": sum_squares}, step
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -18,9 +18,9 @@ class Adam(Optimizer):
     ----------
     learning_rate : float, default 0.001
     beta1 : float in [0, 1), default 0.9
-        Decay of the running mean of gradients.
+        Decay of the weights of past gradients in ``m``.
     beta2 : float in [0, 1), default 0.999
-        Decay of the running mean of squared gradients.
+        Decay of the weights of past squared gradients in ``v``.
     epsilon : float, default 1e-8
         Keeps the denominator away from zero.
     clipnorm : float, optional
@@ -28,14 +28,21 @@ class Adam(Optimizer):
 
     Notes
     -----
-    At step ``t`` with gradient ``g``, from ``m = v = 0``:
+    At step ``t`` with gradient ``g``, from both sums at 0:
 
-    - ``m <- beta1 * m + (1 - beta1) * g``
-    - ``v <- beta2 * v + (1 - beta2) * g**2``
-    - ``denominator = sqrt(v) / sqrt(1 - beta2**t) + eps``
-    - ``param <- param - lr / (1 - beta1**t) * m / denominator``
+    - ``gradient_sum <- beta1 * gradient_sum + g``, every gradient so far
+      weighted by ``beta1**age``
+    - ``square_sum <- beta2 * square_sum + g**2``
+    - the weighted means, the weights summing to ``(1 - beta**t) / (1 - beta)``:
+      ``m = gradient_sum * (1 - beta1) / (1 - beta1**t)`` and
+      ``v = square_sum * (1 - beta2) / (1 - beta2**t)``
+    - ``param <- param - lr * m / (sqrt(v) + eps)``
 
-    The ``1 - beta**t`` factors undo the bias of starting ``m`` and ``v`` at 0.
+    ``m`` and ``v`` are the paper's bias-corrected moments; the paper (and
+    torch, as ``exp_avg``) keeps ``(1 - beta1) * gradient_sum`` instead, so
+    that dividing by ``1 - beta1**t`` "undoes the bias of starting at 0".
+    Keeping the sums saves a pass over all parameters for each sum, and the
+    two constants fold into the scalars of the step's last passes.
 
     Examples
     --------
@@ -48,7 +55,7 @@ class Adam(Optimizer):
     array([0.9])
     """
 
-    decaying_state = ("m", "v")
+    decaying_state = ("gradient_sum", "square_sum")
 
     def __init__(
         self,
@@ -70,36 +77,41 @@ class Adam(Optimizer):
         )
 
     def initial_state(self, param: np.ndarray) -> dict[str, np.ndarray]:
-        return {"m": np.zeros_like(param), "v": np.zeros_like(param)}
+        zeros = np.zeros_like
+        return {"gradient_sum": zeros(param), "square_sum": zeros(param)}
 
     def update(self, param, grad, state, next_state, out) -> None:
         # Every operation writes into next_state or into out (the work
-        # array, then the new value): no temporary is allocated, which
+        # array, then the step): no temporary is allocated, which
         # matters for large layers (see benchmarks/README.md).
-        m, v = next_state["m"], next_state["v"]
+        gradient_sum, square_sum = next_state["gradient_sum"], next_state["square_sum"]
         t = self.iterations
-        # m <- beta1 * m + (1 - beta1) * g
-        np.multiply(state["m"], self.beta1, out=m)
-        np.multiply(grad, 1.0 - self.beta1, out=out)
-        m += out
-        # v <- beta2 * v + (1 - beta2) * g**2
-        np.multiply(state["v"], self.beta2, out=v)
+        np.multiply(state["gradient_sum"], self.beta1, out=gradient_sum)
+        gradient_sum += grad
+        np.multiply(state["square_sum"], self.beta2, out=square_sum)
         np.multiply(grad, grad, out=out)
-        out *= 1.0 - self.beta2
-        v += out
-        # param - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
-        np.sqrt(v, out=out)
-        # math.sqrt keeps the factor a Python float: a NumPy float64 scalar
-        # would make NumPy run this float32 product in float64.
-        out *= 1.0 / math.sqrt(1.0 - self.beta2**t)
-        out += self.epsilon
-        np.divide(m, out, out=out)
-        out *= self.learning_rate / (1.0 - self.beta1**t)
-        self.apply_step(param, out)
+        square_sum += out
+        # With m = a * gradient_sum and v = b * square_sum (the Notes),
+        # lr * m / (sqrt(v) + eps) = lr * a / sqrt(b) * gradient_sum
+        # / (sqrt(square_sum) + eps / sqrt(b)). math.sqrt keeps each factor
+        # a Python float: a NumPy float64 scalar would make NumPy run these
+        # float32 passes in float64.
+        a = (1.0 - self.beta1) / (1.0 - self.beta1**t)
+        sqrt_b = math.sqrt((1.0 - self.beta2) / (1.0 - self.beta2**t))
+        np.sqrt(square_sum, out=out)
+        out += self.epsilon / sqrt_b
+        np.divide(gradient_sum, out, out=out)
+        out *= self.learning_rate * a / sqrt_b
 
-    def apply_step(self, param: np.ndarray, out: np.ndarray) -> None:
-        """``out <- param - out``: the new value from the step in ``out``."""
-        np.subtract(param, out, out=out)
+    def bound_step(self, bounds, gradient_bound):
+        # |step| <= lr * a * |gradient_sum| / eps: the denominator is at
+        # least eps / sqrt(b).
+        gradient_sum = self.beta1 * bounds["gradient_sum"] + gradient_bound
+        square_sum = self.beta2 * bounds["square_sum"] + gradient_bound * gradient_bound
+        t = self.iterations
+        a = (1.0 - self.beta1) / (1.0 - self.beta1**t)
+        step = self.learning_rate * a * gradient_sum / self.epsilon
+        return {"gradient_sum": gradient_sum, "square_sum": square_sum}, step
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -63,12 +63,16 @@ class AdamW(Adam):
             "weight_decay", weight_decay, 0.0, np.inf
         )
 
-    def apply_step(self, param: np.ndarray, out: np.ndarray) -> None:
-        """``out <- param * (1 - lr * weight_decay) - out``, in torch's order:
-        the decay first, then Adam's step (in ``out``) from there."""
+    def apply_step(self, param: np.ndarray, step: np.ndarray, into: np.ndarray) -> None:
+        """``into <- param * (1 - lr * weight_decay) - step``, in torch's
+        order: the decay first, then Adam's step from there."""
         decayed = self._work(("decayed", param.shape), param, param.dtype)
         np.multiply(param, 1.0 - self.learning_rate * self.weight_decay, out=decayed)
-        np.subtract(decayed, out, out=out)
+        np.subtract(decayed, step, out=into)
+
+    def new_value_bound(self, param_bound: float, step_bound: float) -> float:
+        decay = abs(1.0 - self.learning_rate * self.weight_decay)
+        return param_bound * decay + step_bound
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "weight_decay": self.weight_decay}

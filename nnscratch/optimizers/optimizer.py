@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import inspect
+import math
 import operator
-from collections.abc import Callable
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from nnscratch.core.flat import flat_span, split
 from nnscratch.core.functional import flush_subnormals
-from nnscratch.core.validation import check_float_in_range
+from nnscratch.core.validation import all_values_finite, check_float_in_range
 
 OPTIMIZER_TYPES: dict[str, type[Optimizer]] = {}
 """Every Optimizer subclass by class name; ``NeuralNetwork.load`` rebuilds from it."""
@@ -25,6 +26,67 @@ any moment underflows and 0.77 after, never flushed)."""
 
 CLIP_EPSILON = 1e-6
 """Added to the global norm before dividing, as ``torch.nn.utils.clip_grad_norm_``."""
+
+BOUND_SLACK = 1.0 + 2.0**-10
+"""Every running bound is multiplied by this after each step. A bound's
+formula holds in exact arithmetic; each array value behind it comes from a
+handful of rounded operations (relative error below 8 units of float32's
+last place, 5e-7) and the scalars are rounded to the array's dtype, so a
+margin a thousand times larger covers all of it."""
+
+
+def max_abs(arrays: Iterable[np.ndarray]) -> float:
+    """The largest ``|value|`` in ``arrays``: NaN when any value is NaN.
+
+    Two read-only reductions per array (its max and its min), no temporary
+    array as ``np.abs(a).max()`` would write; 0 for no values.
+    """
+    extremes = [
+        extreme
+        for array in arrays
+        if array.size
+        for extreme in (float(np.max(array)), -float(np.min(array)))
+    ]
+    # np.max, unlike Python's max, returns NaN wherever a NaN is.
+    return float(np.max(extremes)) if extremes else 0.0
+
+
+def max_abs_bound(arrays: Iterable[np.ndarray]) -> float:
+    """An upper bound on every ``|value|`` in ``arrays``; NaN or infinity
+    when a value is not finite. From each array's sum of squares.
+
+    One BLAS dot product per array reads it once, on every core (the two
+    reductions of :func:`max_abs` take ~1.3x as long on one core). A sum of
+    ``n`` non-negative terms computed in any order, with or without fused
+    multiply-adds, is at least ``1 - 2 n u`` times the exact one while
+    ``n u <= 1/4`` (``u`` the dtype's unit roundoff), so that ``x**2 <= sum
+    / (1 - 2 n u)``; products that underflow lose less than the smallest
+    normal number each. A larger array, one not contiguous, or a sum that
+    overflows (finite values beyond the square root of the range) is
+    measured exactly by :func:`max_abs`.
+    """
+    bound = 0.0
+    # A dot product of finite values may overflow: settled below, no warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for array in arrays:
+            if array.size:
+                value = _max_abs_bound(array)
+                if not math.isfinite(value):
+                    return value  # before Python's max, which could drop a NaN
+                bound = max(bound, value)
+    return bound
+
+
+def _max_abs_bound(array: np.ndarray) -> float:
+    info = np.finfo(array.dtype)
+    roundoff = array.size * float(info.eps) / 2
+    if roundoff <= 0.25 and array.flags.c_contiguous:
+        flat = array.reshape(-1)  # a view
+        squares = float(np.dot(flat, flat))
+        if math.isfinite(squares):
+            squares += array.size * float(info.tiny)
+            return math.sqrt(squares / (1.0 - 2.0 * roundoff))
+    return max_abs([array])
 
 
 def clip_by_global_norm(
@@ -74,10 +136,13 @@ def clip_by_global_norm(
 class Slots:
     """The arrays one step reads and writes, kept between steps.
 
-    ``targets[i]`` moves to ``outs[i]`` from ``gradients[i]``, ``states[i]``
-    becoming ``next_states[i]``: the model's flat buffers (one of each), or
-    one entry per parameter. ``views`` are the per-parameter dicts of the
-    state (``Optimizer.state``), ``next_views`` the same for the next state.
+    ``targets[i]`` moves by a step computed from ``gradients[i]`` and
+    ``states[i]``: the model's flat buffers (one of each), or one entry per
+    parameter. ``outs[i]`` holds the step (and work on the way). ``views``
+    are the per-parameter dicts of the state (``Optimizer.state``).
+
+    A step that must be computed aside (see :class:`Optimizer`) writes into
+    a spare state and ``outs``; the spare is made the first time one is.
     """
 
     def __init__(
@@ -92,17 +157,9 @@ class Slots:
         self.params, self.grads = list(params), list(grads)
         self.targets, self.gradients = targets, gradients
         self.states, self.views = states, views
-        # Allocated once: written in full by every step, never read first.
-        self.next_states = [
-            {key: np.empty_like(array) for key, array in entry.items()}
-            for entry in states
-        ]
-        self.next_views = (
-            self.next_states
-            if states is views
-            else _views_of(self.next_states[0], [p.shape for p in params])
-        )
         self.outs = [np.empty_like(target) for target in targets]
+        self.next_states: list[dict[str, np.ndarray]] | None = None
+        self.next_views: list[dict[str, np.ndarray]] | None = None
 
     def serves(self, params: list[np.ndarray], grads: list[np.ndarray]) -> bool:
         """Whether these are the arrays the slots were made for."""
@@ -112,8 +169,23 @@ class Slots:
             and all(map(operator.is_, grads, self.grads))
         )
 
+    def spare_states(self) -> list[dict[str, np.ndarray]]:
+        """The spare state, made on first use: written in full by a step
+        computed aside, never read first."""
+        if self.next_states is None:
+            self.next_states = [
+                {key: np.empty_like(array) for key, array in entry.items()}
+                for entry in self.states
+            ]
+            self.next_views = (
+                self.next_states
+                if self.states is self.views
+                else _views_of(self.next_states[0], [p.shape for p in self.params])
+            )
+        return self.next_states
+
     def swap(self) -> None:
-        """The next state becomes the state; the old one is the next spare."""
+        """The spare state becomes the state; the old one is the next spare."""
         self.states, self.next_states = self.next_states, self.states
         self.views, self.next_views = self.next_views, self.views
 
@@ -135,11 +207,27 @@ class Optimizer:
     on the first :meth:`step`.
 
     A rule (:meth:`update`) reads the parameters, gradients and state and
-    writes the next parameters and the next state into other arrays, kept
-    between steps: a step that :meth:`step`'s ``accept`` refuses (a weight
-    that would become NaN) leaves everything as it was, without copying
-    anything beforehand; an accepted one copies the new values into the
-    parameters and swaps the two state buffers.
+    writes the next state and the step ``param - new value``.
+
+    **Refusing a step exactly, at the cost of an in-place one.** Training
+    asks :meth:`step` to refuse a step that would make a weight NaN or
+    infinite (``refuse_non_finite``) and to leave everything as it was. A
+    refusal must then be decided before the state is overwritten. Two
+    reductions settle it (:func:`max_abs_bound`): bounds ``G`` on every
+    ``|g|`` (NaN or infinity: refused at once, nothing touched) and ``P`` on
+    every ``|param|``.
+    From ``G``, the rule's :meth:`bound_step` advances running bounds of its
+    state (``max |m|`` and ``max v`` for Adam) and bounds the change of any
+    weight, ``D``. When every bound and ``P + D`` stay below a quarter of
+    the dtype's largest value, no operation of the step can overflow: the
+    new weights are finite, so the step is taken with the state and the
+    parameters updated in place, as a hand-written loop does. Otherwise
+    (bounds lost to a huge learning rate, weights near overflow) the state
+    is measured again, and if the bounds still fail the rule writes the next
+    state and the new values into spare arrays kept between steps; a
+    non-finite one is refused without any copy, a finite one copied into the
+    parameters while the two state buffers swap. Both paths compute the same
+    values, bit for bit.
 
     Parameters
     ----------
@@ -187,12 +275,15 @@ class Optimizer:
         self._shapes: list[tuple[int, ...]] = []
         self._scratch: dict[tuple, np.ndarray] = {}
         self._slots: Slots | None = None
+        self._bounds: dict[str, float] | None = None
+        """Running upper bounds of ``max |array|`` for each state array (see
+        :meth:`bound_step`); None until measured."""
 
     def step(
         self,
         params: list[np.ndarray],
         grads: list[np.ndarray],
-        accept: Callable[[list[np.ndarray]], bool] | None = None,
+        refuse_non_finite: bool = False,
     ) -> bool:
         """Apply one update to every array of ``params`` in place.
 
@@ -203,11 +294,10 @@ class Optimizer:
         grads : list of ndarray
             ``dL/dparam`` for each array of ``params``, of the same shape.
             They are read, never written (also with ``clipnorm``).
-        accept : callable, optional
-            ``accept(new_values) -> bool``, shown the parameters' new values
-            (arrays to read, not keep) before anything changes. When it
-            returns False nothing does: parameters, state and step count
-            stay as they were.
+        refuse_non_finite : bool, default False
+            Refuse a step that would make any parameter NaN or infinite (a
+            non-finite gradient, or an update that overflows): then nothing
+            changes, neither parameters nor state nor step count.
 
         Returns
         -------
@@ -232,30 +322,88 @@ class Optimizer:
         if self.clipnorm is not None:
             gradients = self._clipped(gradients)
         self.iterations += 1
-        for arrays in zip(
-            slots.targets,
-            gradients,
-            slots.states,
-            slots.next_states,
-            slots.outs,
-            strict=True,
+        if not refuse_non_finite:
+            self._bounds = None  # not followed here: measured when next needed
+            self._update_in_place(slots, gradients)
+            return True
+        gradient_bound = max_abs_bound(gradients)
+        if math.isfinite(gradient_bound):
+            if self._proven_finite(slots, gradient_bound):
+                self._update_in_place(slots, gradients)
+                return True
+            if self._update_aside(slots, gradients):
+                return True
+        self.iterations -= 1
+        if state_before is None:  # a refused first step leaves no state
+            self.state, self._slots = None, None
+        return False
+
+    def _proven_finite(self, slots: Slots, gradient_bound: float) -> bool:
+        """Whether bounds prove this step's new values finite (see the class
+        docstring), every ``|g|`` being at most ``gradient_bound``.
+
+        The running bounds advance; when they fail, the state is measured
+        again and they are tried once more.
+        """
+        limit = float(np.finfo(slots.targets[0].dtype).max) / 4
+        param_bound = max_abs_bound(slots.targets)
+        measured = self._bounds is None
+        if measured:
+            self._bounds = self.measure_bounds(slots.states)
+        while True:
+            bounds, change = self.bound_step(self._bounds, gradient_bound)
+            if change is None:
+                return False
+            # Still upper bounds if the step is then refused: the state
+            # only shrinks below them.
+            self._bounds = {name: b * BOUND_SLACK for name, b in bounds.items()}
+            new_value_bound = self.new_value_bound(param_bound, change) * BOUND_SLACK
+            if max([new_value_bound, *self._bounds.values()]) < limit:
+                return True
+            if measured:
+                return False
+            self._bounds, measured = self.measure_bounds(slots.states), True
+
+    def _update_in_place(self, slots: Slots, gradients: list[np.ndarray]) -> None:
+        """The step, every state array and parameter overwritten."""
+        for target, gradient, state, work in zip(
+            slots.targets, gradients, slots.states, slots.outs, strict=True
         ):
-            self.update(*arrays)
-        if self.iterations % FLUSH_EVERY == 0:
-            for next_state in slots.next_states:
-                for name, array in next_state.items():
-                    if name in self.decaying_state:
-                        flush_subnormals(array)
-        if accept is not None and not accept(slots.outs):
-            self.iterations -= 1
-            if state_before is None:  # a refused first step leaves no state
-                self.state, self._slots = None, None
+            self.update(target, gradient, state, state, work)
+            self.apply_step(target, work, into=target)
+        self._flush_if_due(slots.states)
+
+    def _update_aside(self, slots: Slots, gradients: list[np.ndarray]) -> bool:
+        """The step into spare arrays, kept only if every new value is finite."""
+        next_states = slots.spare_states()
+        # An overflow here is what the check below looks for, not an error.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for target, gradient, state, next_state, out in zip(
+                slots.targets,
+                gradients,
+                slots.states,
+                next_states,
+                slots.outs,
+                strict=True,
+            ):
+                self.update(target, gradient, state, next_state, out)
+                self.apply_step(target, out, into=out)
+        if not all(map(all_values_finite, slots.outs)):
             return False
+        self._flush_if_due(next_states)
         for target, out in zip(slots.targets, slots.outs, strict=True):
             np.copyto(target, out)
         slots.swap()
         self.state = slots.views
+        self._bounds = None  # measured again at the next step that needs them
         return True
+
+    def _flush_if_due(self, states: list[dict[str, np.ndarray]]) -> None:
+        if self.iterations % FLUSH_EVERY == 0:
+            for state in states:
+                for name, array in state.items():
+                    if name in self.decaying_state:
+                        flush_subnormals(array)
 
     def _slots_for(self, params: list[np.ndarray], grads: list[np.ndarray]) -> Slots:
         """The kept :class:`Slots` for these arrays, made on first use.
@@ -297,7 +445,7 @@ class Optimizer:
             slots = Slots(
                 params, grads, list(params), list(grads), self.state, self.state
             )
-        self._slots = slots
+        self._slots, self._bounds = slots, None
         return slots
 
     def _adopt_state(
@@ -346,7 +494,7 @@ class Optimizer:
         it), one dict per parameter in step order, before the next step."""
         self.state = state
         self._shapes = [param.shape for param in params]
-        self._slots = None
+        self._slots, self._bounds = None, None
 
     def free_work_arrays(self) -> None:
         """Drop the arrays kept between steps (the spare state, the new
@@ -367,14 +515,46 @@ class Optimizer:
         next_state: dict[str, np.ndarray],
         out: np.ndarray,
     ) -> None:
-        """One step of the rule: ``param``'s next value into ``out``, and
-        every array of ``next_state`` (the state after this step).
+        """One step of the rule: every array of ``next_state`` (the state
+        after this step), and the step ``param - new value`` into ``out``.
 
-        ``param``, ``grad`` and ``state`` are read, never written; ``out``
-        may serve as work space on the way. ``self.iterations`` is the step
-        number ``t``.
+        ``param`` and ``grad`` are read, never written; ``out`` may serve as
+        work space on the way. ``next_state`` is either spare arrays or
+        ``state`` itself (a step in place), so a rule reads each state array
+        before it writes that array's next value. ``self.iterations`` is the
+        step number ``t``.
         """
         raise NotImplementedError
+
+    def apply_step(self, param: np.ndarray, step: np.ndarray, into: np.ndarray) -> None:
+        """``into <- param - step``: the new value, into ``param`` itself or
+        into the array holding ``step``."""
+        np.subtract(param, step, out=into)
+
+    def measure_bounds(self, states: list[dict[str, np.ndarray]]) -> dict[str, float]:
+        """``max |array|`` of each state array, by name, over all slots: where
+        the running bounds of :meth:`bound_step` start."""
+        names = states[0].keys() if states else ()
+        return {name: max_abs(state[name] for state in states) for name in names}
+
+    def bound_step(
+        self, bounds: dict[str, float], gradient_bound: float
+    ) -> tuple[dict[str, float], float | None]:
+        """The bounds after this step, from ``bounds`` and ``|g| <= gradient_bound``.
+
+        Returns the state's bounds after the step (by name, as
+        :meth:`measure_bounds`) and a bound on every ``|step|`` (what
+        :meth:`update` writes into ``out``), in exact arithmetic; the caller
+        adds the margin for rounding. None for the step: no bound known, the
+        step is then computed aside and checked. ``self.iterations`` is
+        already this step's ``t``.
+        """
+        return bounds, None
+
+    def new_value_bound(self, param_bound: float, step_bound: float) -> float:
+        """A bound on every new value from ``|param| <= param_bound`` and
+        ``|step| <= step_bound``, as :meth:`apply_step` combines them."""
+        return param_bound + step_bound
 
     def _work(self, key: tuple, like: np.ndarray, dtype: Any) -> np.ndarray:
         """A work array kept under ``key`` (made on first use; contents

@@ -74,7 +74,7 @@ class RMSprop(Optimizer):
         return state
 
     def update(self, param, grad, state, next_state, out) -> None:
-        # out is the work array, then the new value: no temporaries.
+        # out is the work array, then the step: no temporaries.
         mean_square = next_state["mean_square"]
         # s <- rho * s + (1 - rho) * g**2
         np.multiply(state["mean_square"], self.rho, out=mean_square)
@@ -92,7 +92,18 @@ class RMSprop(Optimizer):
             np.multiply(velocity, self.learning_rate, out=out)
         else:
             out *= self.learning_rate
-        np.subtract(param, out, out=out)
+
+    def bound_step(self, bounds, gradient_bound):
+        # A weighted mean of g**2 for s; the denominator is at least epsilon.
+        bounds = {
+            **bounds,
+            "mean_square": max(bounds["mean_square"], gradient_bound * gradient_bound),
+        }
+        scaled = gradient_bound / self.epsilon
+        if self.momentum:
+            bounds["velocity"] = self.momentum * bounds["velocity"] + scaled
+            return bounds, self.learning_rate * bounds["velocity"]
+        return bounds, self.learning_rate * scaled
 
     def get_config(self) -> dict[str, Any]:
         return {

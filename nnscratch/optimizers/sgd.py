@@ -81,7 +81,7 @@ class SGD(Optimizer):
         return {"velocity": np.zeros_like(param)} if self.momentum else {}
 
     def update(self, param, grad, state, next_state, out) -> None:
-        # out holds the step, then the new value: no temporaries.
+        # out holds the step: no temporaries.
         if self.momentum:
             velocity = next_state["velocity"]
             np.multiply(state["velocity"], self.momentum, out=velocity)
@@ -94,7 +94,16 @@ class SGD(Optimizer):
                 np.multiply(velocity, self.learning_rate, out=out)
         else:
             np.multiply(grad, self.learning_rate, out=out)
-        np.subtract(param, out, out=out)  # param - learning_rate * step
+
+    def bound_step(self, bounds, gradient_bound):
+        if not self.momentum:
+            return bounds, self.learning_rate * gradient_bound
+        velocity = self.momentum * bounds["velocity"] + gradient_bound
+        if self.nesterov:
+            return {"velocity": velocity}, self.learning_rate * (
+                gradient_bound + self.momentum * velocity
+            )
+        return {"velocity": velocity}, self.learning_rate * velocity
 
     def get_config(self) -> dict[str, Any]:
         return {
