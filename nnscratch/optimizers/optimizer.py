@@ -215,19 +215,18 @@ class Optimizer:
     refusal must then be decided before the state is overwritten. Two
     reductions settle it (:func:`max_abs_bound`): bounds ``G`` on every
     ``|g|`` (NaN or infinity: refused at once, nothing touched) and ``P`` on
-    every ``|param|``.
-    From ``G``, the rule's :meth:`bound_step` advances running bounds of its
-    state (``max |m|`` and ``max v`` for Adam) and bounds the change of any
-    weight, ``D``. When every bound and ``P + D`` stay below a quarter of
-    the dtype's largest value, no operation of the step can overflow: the
-    new weights are finite, so the step is taken with the state and the
-    parameters updated in place, as a hand-written loop does. Otherwise
-    (bounds lost to a huge learning rate, weights near overflow) the state
-    is measured again, and if the bounds still fail the rule writes the next
-    state and the new values into spare arrays kept between steps; a
-    non-finite one is refused without any copy, a finite one copied into the
-    parameters while the two state buffers swap. Both paths compute the same
-    values, bit for bit.
+    every ``|param|``. From ``G``, the rule's :meth:`bound_step` advances
+    running bounds of its state (Adam's ``gradient_sum`` and ``square_sum``)
+    and bounds the change of any weight, ``D``. When every bound and
+    ``P + D`` stay below a quarter of the dtype's largest value, no operation of
+    the step can overflow: the new weights are finite, so the step is taken
+    with the state and the parameters updated in place, as a hand-written
+    loop does. Otherwise (bounds lost to a huge learning rate, weights near
+    overflow) the state is measured again, and if the bounds still fail the
+    rule writes the next state and the new values into spare arrays kept
+    between steps; a non-finite one is refused without any copy, a finite
+    one copied into the parameters while the two state buffers swap. Both
+    paths compute the same values, bit for bit.
 
     Parameters
     ----------
