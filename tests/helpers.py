@@ -176,3 +176,25 @@ def run_optimizer_against_torch(optimizer, make_torch, steps, clipnorm=None, see
             torch.nn.utils.clip_grad_norm_(params_t, clipnorm)
         optimizer_t.step()
     return ours, [to_numpy(p) for p in params_t]
+
+
+def residual_classifier(optimizer=None, dtype="float64"):
+    """A small classifier with every kind of part an optimizer step meets:
+    Dense, BatchNorm (buffers), a Residual around a Sequential, softmax."""
+    from nnscratch import Activation, Adam, BatchNorm, Dense, NeuralNetwork, Residual
+    from nnscratch.layers import Sequential
+
+    net = NeuralNetwork("cce", optimizer or Adam(0.01), seed=0, dtype=dtype)
+    net.add(Dense(4, 8))
+    net.add(BatchNorm(8))
+    net.add(Activation("relu"))
+    net.add(Residual(Sequential(Dense(8, 8), Activation("tanh"))))
+    net.add(Dense(8, 3))
+    net.add(Activation("softmax"))
+    return net
+
+
+def classification_data(n=64, seed=1):
+    """``n`` samples of 4 features and their labels in 0..2."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 4)), rng.integers(0, 3, n)

@@ -5,10 +5,10 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from nnscratch import SGD, Activation, Adam, BatchNorm, Dense, NeuralNetwork, Residual
+from nnscratch import SGD, Activation, Adam, Dense, NeuralNetwork
 from nnscratch.core.flat import flat_span
-from nnscratch.layers import Sequential
 from nnscratch.optimizers import Adagrad, AdamW, RMSprop
+from tests.helpers import classification_data, residual_classifier
 
 OPTIMIZERS = [
     lambda: Adam(0.01),
@@ -20,24 +20,8 @@ OPTIMIZERS = [
 ]
 
 
-def model(optimizer=None, dtype="float64"):
-    net = NeuralNetwork("cce", optimizer or Adam(0.01), seed=0, dtype=dtype)
-    net.add(Dense(4, 8))
-    net.add(BatchNorm(8))
-    net.add(Activation("relu"))
-    net.add(Residual(Sequential(Dense(8, 8), Activation("tanh"))))
-    net.add(Dense(8, 3))
-    net.add(Activation("softmax"))
-    return net
-
-
-def data(n=64):
-    rng = np.random.default_rng(1)
-    return rng.standard_normal((n, 4)), rng.integers(0, 3, n)
-
-
 def test_every_param_and_grad_is_a_view_into_the_flat_buffers():
-    net = model()
+    net = residual_classifier()
     flat = net.flat_parameters()
     params, grads = net.params_and_grads()
     assert flat.params.size == sum(p.size for p in params)
@@ -53,8 +37,8 @@ def test_every_param_and_grad_is_a_view_into_the_flat_buffers():
 @pytest.mark.parametrize("make", OPTIMIZERS)
 def test_a_fused_step_equals_the_per_array_step_bitwise(make):
     # The same rule, one pass over the flat buffer or one pass per array.
-    fused, loop = model(make()), model(make())
-    X, y = data()
+    fused, loop = residual_classifier(make()), residual_classifier(make())
+    X, y = classification_data()
     for net in (fused, loop):
         net.optimizer.elementwise = net is fused
         net.train(X, y, epochs=2, batch_size=16, verbose=0)
@@ -66,8 +50,8 @@ def test_a_fused_step_equals_the_per_array_step_bitwise(make):
 
 @pytest.mark.parametrize("make", OPTIMIZERS)
 def test_an_optimizer_step_allocates_nothing_and_makes_one_pass(make):
-    net = model(make(), dtype="float32")
-    X, y = data()
+    net = residual_classifier(make(), dtype="float32")
+    X, y = classification_data()
     net.train(X, y, epochs=1, batch_size=16, verbose=0)  # state and scratch made
     optimizer = net.optimizer
     calls = []
@@ -94,8 +78,8 @@ def test_an_optimizer_step_allocates_nothing_and_makes_one_pass(make):
 
 
 def test_a_replaced_array_is_re_adopted_at_the_next_step():
-    net = model()
-    X, y = data()
+    net = residual_classifier()
+    X, y = classification_data()
     dense = net.layers[0]
     new = np.full((4, 8), 0.5)
     dense.params["W"] = new
@@ -103,15 +87,15 @@ def test_a_replaced_array_is_re_adopted_at_the_next_step():
     assert dense.params["W"] is not new
     assert np.shares_memory(dense.params["W"], net.flat_parameters().params)
     assert not np.allclose(dense.params["W"], 0.5)  # it trained from 0.5
-    reference = model()
+    reference = residual_classifier()
     reference.layers[0].params["W"][...] = 0.5
     reference.train(X, y, epochs=1, batch_size=64, verbose=0)
     np.testing.assert_array_equal(dense.params["W"], reference.layers[0].params["W"])
 
 
 def test_a_replaced_array_of_another_shape_is_a_clear_error():
-    net = model()
-    X, y = data()
+    net = residual_classifier()
+    X, y = classification_data()
     before = net.get_weights()
     net.layers[0].params["W"] = np.zeros((4, 9))
     with pytest.raises(ValueError, match=r"0\.W: expected an array of shape \(4, 8\)"):
@@ -121,7 +105,7 @@ def test_a_replaced_array_of_another_shape_is_a_clear_error():
 
 
 def test_a_layer_appended_directly_gets_new_buffers_values_kept():
-    net = model()
+    net = residual_classifier()
     net.layers.pop()  # the softmax head, then a new one by hand
     head = Dense(3, 3)
     head.build(net.rng, net.dtype)
@@ -165,7 +149,7 @@ def test_a_layer_that_assigns_new_gradient_arrays_still_trains():
                 self.grads = {"s": ds}
             return grad * self.params["s"]
 
-    X, y = data()
+    X, y = classification_data()
     nets = []
     for in_place in (True, False):
         net = NeuralNetwork("cce", Adam(0.05), seed=0, dtype="float64")
@@ -185,8 +169,8 @@ def test_a_layer_that_assigns_new_gradient_arrays_still_trains():
 def test_a_refused_step_changes_nothing(make, fused, cause):
     # Refused before the state is overwritten: parameters, state and step
     # count stay as they were, bit for bit.
-    net = model(make())
-    X, y = data()
+    net = residual_classifier(make())
+    X, y = classification_data()
     net.train(X, y, epochs=1, batch_size=16, verbose=0)
     optimizer = net.optimizer
     params, grads = net.params_and_grads()
