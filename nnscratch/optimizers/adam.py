@@ -85,7 +85,6 @@ class Adam(Optimizer):
         # array, then the step): no temporary is allocated, which
         # matters for large layers (see benchmarks/README.md).
         gradient_sum, square_sum = next_state["gradient_sum"], next_state["square_sum"]
-        t = self.iterations
         np.multiply(state["gradient_sum"], self.beta1, out=gradient_sum)
         gradient_sum += grad
         np.multiply(state["square_sum"], self.beta2, out=square_sum)
@@ -96,8 +95,8 @@ class Adam(Optimizer):
         # / (sqrt(square_sum) + eps / sqrt(b)). math.sqrt keeps each factor
         # a Python float: a NumPy float64 scalar would make NumPy run these
         # float32 passes in float64.
-        a = (1.0 - self.beta1) / (1.0 - self.beta1**t)
-        sqrt_b = math.sqrt((1.0 - self.beta2) / (1.0 - self.beta2**t))
+        a = self._mean_scale(self.beta1)
+        sqrt_b = math.sqrt(self._mean_scale(self.beta2))
         np.sqrt(square_sum, out=out)
         out += self.epsilon / sqrt_b
         np.divide(gradient_sum, out, out=out)
@@ -108,10 +107,14 @@ class Adam(Optimizer):
         # least eps / sqrt(b).
         gradient_sum = self.beta1 * bounds["gradient_sum"] + gradient_bound
         square_sum = self.beta2 * bounds["square_sum"] + gradient_bound * gradient_bound
-        t = self.iterations
-        a = (1.0 - self.beta1) / (1.0 - self.beta1**t)
-        step = self.learning_rate * a * gradient_sum / self.epsilon
+        step = self.learning_rate * self._mean_scale(self.beta1) * gradient_sum
+        step /= self.epsilon
         return {"gradient_sum": gradient_sum, "square_sum": square_sum}, step
+
+    def _mean_scale(self, beta: float) -> float:
+        """``(1 - beta) / (1 - beta**t)``: a running sum's weighted mean at
+        step ``t``, as a Python float (see the Notes)."""
+        return (1.0 - beta) / (1.0 - beta**self.iterations)
 
     def get_config(self) -> dict[str, Any]:
         return {
