@@ -5,6 +5,8 @@ Usage::
     python benchmarks/sequences.py             # both workloads, both systems
     python benchmarks/sequences.py --threads 1 # BLAS / torch threads (default 2)
     python benchmarks/sequences.py --profile   # also: where nnscratch's time goes
+    python benchmarks/sequences.py --processes 2   # also: nnscratch data-parallel,
+                                                   # mpiexec -n 2, 1 thread each
 
 Workload LSTM: 4,000 sequences of 28 steps x 28 features (the MNIST shape,
 random data), LSTM(28 -> 128) -> Dense(128 -> 10), softmax cross-entropy,
@@ -18,6 +20,13 @@ size just before the model is built (for torch that leaves out the ~300 MB
 that importing torch costs). Time per step is the median over the timed
 epochs after one warm-up epoch; the pairs run in rounds, alternating the
 systems, and each keeps its best round, which evens out a busy machine.
+
+With ``--processes K`` (the ``mpi`` extra), nnscratch also runs as K
+processes of one BLAS thread each under ``mpiexec -n K``, with
+``train(..., distributed=DataParallel())``: the same global batch, the same
+weights as one process (see docs/distributed.md), and NumPy's single-threaded
+element-wise work on every core. Its peak memory is the sum over the
+processes.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -76,15 +86,23 @@ def nnscratch_model(workload: str):
     return model
 
 
-def nnscratch_epochs(workload: str, X, y, batch: int) -> list[float]:
+def nnscratch_epochs(workload: str, X, y, batch: int, distributed=None) -> list[float]:
     model = nnscratch_model(workload)
     steps = -(-len(X) // batch)
     times = []
     for _ in range(EPOCHS + 1):
         start = time.perf_counter()
-        model.train(X, y, epochs=1, batch_size=batch, verbose=0)
+        model.train(
+            X, y, epochs=1, batch_size=batch, verbose=0, distributed=distributed
+        )
         times.append((time.perf_counter() - start) / steps)
     return times[1:]
+
+
+def data_parallel_epochs(workload: str, X, y, batch: int) -> list[float]:
+    from nnscratch.distributed import DataParallel
+
+    return nnscratch_epochs(workload, X, y, batch, distributed=DataParallel())
 
 
 # ---------------------------------------------------------------------- torch
@@ -177,20 +195,35 @@ def worker(system: str, workload: str, threads: int) -> None:
     set_num_threads(threads)
     X, y, batch = lstm_data() if workload == "lstm" else gpt_data()
     before = peak_rss_mb()
-    run = torch_epochs if system == "torch" else nnscratch_epochs
+    run = {
+        "torch": torch_epochs,
+        "nnscratch": nnscratch_epochs,
+        "data-parallel": data_parallel_epochs,
+    }[system]
     times = run(workload, X, y, batch)
+    memory = [peak_rss_mb(), peak_rss_mb() - before]
+    if system == "data-parallel":
+        from mpi4py import MPI
+
+        # Every process's memory counts; the step time is process 0's (the
+        # allreduce makes every process wait for the slowest).
+        memory = [MPI.COMM_WORLD.allreduce(value, op=MPI.SUM) for value in memory]
+        if MPI.COMM_WORLD.Get_rank():
+            return
     result = {
         "step_s": statistics.median(times),
-        "peak_rss_mb": peak_rss_mb(),
-        "train_mb": peak_rss_mb() - before,
+        "peak_rss_mb": memory[0],
+        "train_mb": memory[1],
     }
     print(json.dumps(result))
 
 
-def measure(system: str, workload: str, threads: int) -> dict:
-    command = [sys.executable, __file__, "--worker", system, workload]
+def measure(system: str, workload: str, threads: int, launcher: list[str] = ()) -> dict:
+    command = [*launcher, sys.executable, __file__, "--worker", system, workload]
     command += ["--threads", str(threads)]
-    output = subprocess.run(command, capture_output=True, text=True, check=True)
+    output = subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=1800
+    )
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
@@ -242,16 +275,34 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="also run nnscratch data-parallel on this many processes",
+    )
     parser.add_argument("--worker", nargs=2, metavar=("SYSTEM", "WORKLOAD"))
     args = parser.parse_args()
     if args.worker:
         worker(*args.worker, args.threads)
         return
+    # system -> (how measure() starts it, its BLAS threads, its row label)
+    systems = {
+        "nnscratch": ((), args.threads, "nnscratch"),
+        "torch": ((), args.threads, "torch"),
+    }
+    if args.processes:
+        mpiexec = shutil.which("mpiexec")
+        if mpiexec is None:
+            raise SystemExit("mpiexec not found: pip install -e '.[mpi]'")
+        launcher = (mpiexec, "-n", str(args.processes))
+        label = f"nnscratch, {args.processes} processes x 1 thread"
+        systems["data-parallel"] = (launcher, 1, label)
     best: dict[tuple[str, str], dict] = {}
     for _ in range(args.rounds):
         for workload in ("lstm", "gpt"):
-            for system in ("nnscratch", "torch"):
-                result = measure(system, workload, args.threads)
+            for system, (launcher, threads, _) in systems.items():
+                result = measure(system, workload, threads, launcher)
                 key = (workload, system)
                 if key not in best or result["step_s"] < best[key]["step_s"]:
                     best[key] = result
@@ -262,10 +313,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for workload in ("lstm", "gpt"):
         reference = best[(workload, "torch")]["step_s"]
-        for system in ("nnscratch", "torch"):
+        for system, (_, _, label) in systems.items():
             r = best[(workload, system)]
             print(
-                f"| {workload} | {system} | {1e3 * r['step_s']:.1f} | "
+                f"| {workload} | {label} | {1e3 * r['step_s']:.1f} | "
                 f"{r['step_s'] / reference:.2f} | {r['peak_rss_mb']:.0f} | "
                 f"{r['train_mb']:.0f} |"
             )
