@@ -237,13 +237,17 @@ def erfc_block(out: np.ndarray, scratch: np.ndarray, x: np.ndarray) -> None:
     _reflect(out, x)
 
 
-def erfc_nonnegative_block(out: np.ndarray, scratch: np.ndarray, y: np.ndarray) -> None:
-    """``out = erfc(y)`` for one block of ``0 <= y <= 30`` (NaN allowed);
-    ``ERFC_NONNEGATIVE_SCRATCH_ROWS`` rows of scratch."""
+def erfc_nonnegative_block(
+    out: np.ndarray, scratch: np.ndarray, y: np.ndarray, half: bool = False
+) -> None:
+    """``out = erfc(y)``, or ``erfc(y) / 2`` with ``half``, for one block of
+    ``0 <= y <= 30`` (NaN allowed); ``ERFC_NONNEGATIVE_SCRATCH_ROWS`` rows."""
     near = scratch[0]
     _erf_and_erfc_parts(y, near, out, scratch[1:ERFC_NONNEGATIVE_SCRATCH_ROWS])
     np.subtract(1.0, near, out=near)  # erfc = 1 - erf near zero
     np.copyto(out, near, where=y <= _ERF_SMALL)
+    if half:
+        out *= 0.5
 
 
 def capped_abs(x: np.ndarray, out: np.ndarray, cap: float = _ERF_CAP) -> np.ndarray:
@@ -292,6 +296,14 @@ _ERFC_SINGLE = (
     1.00002368,
     -1.26551223,
 )
+# The same fit in s = t / 2 = 1 / (2 + z): the coefficient of s**k is that of
+# t**k times 2**k. Scaling by powers of two is exact, so Horner's rule gives
+# the same P bitwise, and s * exp(-z**2 + P) is erfc(z) / 2 with no pass to
+# halve it.
+_HALF_ERFC_SINGLE = tuple(
+    coefficient * 2.0 ** (len(_ERFC_SINGLE) - 1 - k)
+    for k, coefficient in enumerate(_ERFC_SINGLE)
+)
 
 
 def erfc_single(x: np.ndarray) -> np.ndarray:
@@ -321,15 +333,17 @@ def erfc_single_block(out: np.ndarray, scratch: np.ndarray, x: np.ndarray) -> No
 
 
 def erfc_single_nonnegative_block(
-    out: np.ndarray, scratch: np.ndarray, z: np.ndarray
+    out: np.ndarray, scratch: np.ndarray, z: np.ndarray, half: bool = False
 ) -> None:
-    """``out = erfc_single(z)`` for one block of ``0 <= z <= 30`` (NaN
-    allowed), overwriting ``z``; ``ERFC_SINGLE_NONNEGATIVE_SCRATCH_ROWS`` rows."""
+    """``out = erfc_single(z)``, or half of it with ``half``, for one block of
+    ``0 <= z <= 30`` (NaN allowed), overwriting ``z``;
+    ``ERFC_SINGLE_NONNEGATIVE_SCRATCH_ROWS`` rows."""
     t = scratch[0]
-    np.multiply(z, 0.5, out=t)
-    t += 1.0
-    np.divide(1.0, t, out=t)  # t = 1 / (1 + z/2), in (0, 1]
-    _horner(_ERFC_SINGLE, t, out=out)
+    np.add(z, 2.0, out=t)
+    # t = 2 / (2 + z) = 1 / (1 + z/2) in (0, 1], the same value bitwise in
+    # two passes instead of three; with half, t / 2 = 1 / (2 + z).
+    np.divide(1.0 if half else 2.0, t, out=t)
+    _horner(_HALF_ERFC_SINGLE if half else _ERFC_SINGLE, t, out=out)
     z *= z
     out -= z  # P(t) - z**2
     np.exp(out, out=out)

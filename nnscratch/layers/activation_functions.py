@@ -105,9 +105,10 @@ def gelu(x: np.ndarray) -> np.ndarray:
     # only the lower tail Phi(-|x|) = erfc(|x| / sqrt 2) / 2 is computed, to
     # full relative precision (0.5 * (1 + erf(x / sqrt 2)) cancels to 0 on
     # the left), and no reflection is needed. Single precision takes the
-    # one-formula erfc (relative error ~1e-6, ~30 passes over the array, 6x
-    # faster); float64 keeps Cody's erfc, within a few ulp. Block by block,
-    # so that all those passes stay in the cache.
+    # one-formula erfc (relative error ~1e-6, ~28 passes over the array, 6x
+    # faster), halved inside its own last product; float64 keeps Cody's erfc,
+    # within a few ulp. Block by block, so that all those passes stay in the
+    # cache.
     single = x.dtype.itemsize <= 4 and np.issubdtype(x.dtype, np.floating)
     erfc_of, rows = (
         (erfc_single_nonnegative_block, ERFC_SINGLE_NONNEGATIVE_SCRATCH_ROWS)
@@ -118,8 +119,8 @@ def gelu(x: np.ndarray) -> np.ndarray:
     def gelu_block(out: np.ndarray, scratch: np.ndarray, x: np.ndarray) -> None:
         w, z = scratch[:2]
         capped_abs(x, out=w, cap=GELU_ABS_CAP)
-        erfc_of(out, scratch[2:], np.multiply(w, SQRT_HALF, out=z))
-        out *= 0.5  # Phi(-|x|)
+        # Phi(-|x|) = erfc(|x| / sqrt 2) / 2
+        erfc_of(out, scratch[2:], np.multiply(w, SQRT_HALF, out=z), half=True)
         out *= w
         np.subtract(np.maximum(x, 0.0, out=w), out, out=out)
 
