@@ -12,6 +12,11 @@ generated sample (which by then writes indented ``def``/``return`` lines,
 comments and docstrings), and writes ``history.png`` and ``attention.png``
 (the first block's attention weights on the sample's start) into the output
 folder (``outputs/char_gpt`` by default).
+
+On several cores, ``mpiexec -n 2 python experiments/char_gpt.py --distributed
+--threads 1`` (the ``[mpi]`` extra) trains the same model data-parallel: the
+same batches and the same weights step for step as one process, each process
+computing half of every batch, so more rounds fit in the same seconds.
 """
 
 from __future__ import annotations
@@ -32,11 +37,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--threads", type=int, default=None, help="BLAS threads (1 on a busy machine)"
     )
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel training on the processes of mpiexec",
+    )
     args = parser.parse_args(argv)
     if args.threads is not None:
         from nnscratch.utils.threads import set_num_threads
 
         set_num_threads(args.threads)
+    distributed = None
+    if args.distributed:
+        from nnscratch.distributed import DataParallel
+
+        distributed = DataParallel()
     return run_char_gpt(
         args.seconds,
         args.text,
@@ -44,6 +59,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.output_dir,
         args.seed,
         args.learning_rate,
+        distributed=distributed,
     )
 
 

@@ -146,6 +146,19 @@ def test_a_resumed_run_under_mpi_ends_as_an_uninterrupted_one(tmp_path):
             np.testing.assert_allclose(mine, single, rtol=0, atol=1e-10)
 
 
+def test_the_gpt_demo_stops_every_process_after_the_same_round(tmp_path):
+    # Process 1's clock jumps 1e7 s ahead: stopping on its own clock, it
+    # would leave after one round and process 0 would wait for it forever.
+    result, _ = mpirun("gpt_rounds", tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    paths = [tmp_path / f"gpt_rounds.rank{rank}.npz" for rank in (0, 1)]
+    for path in paths:
+        with np.load(path) as run:
+            assert len(run["h_val_loss"]) == 3  # process 0's 3 rounds
+    for mine, other in zip(weights(paths[0]), weights(paths[1]), strict=True):
+        np.testing.assert_array_equal(mine, other)
+
+
 @pytest.mark.parametrize("scenario", ["ctrl_c", "early_stopping"])
 def test_every_process_stops_at_the_same_step(tmp_path, scenario):
     result, _ = mpirun(scenario, tmp_path)

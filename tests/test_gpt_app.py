@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nnscratch import CharTokenizer, NeuralNetwork, generate
-from nnscratch.apps.gpt import build_char_gpt
+from nnscratch.apps.gpt import build_char_gpt, train_for
 from nnscratch.utils.text import next_token_windows
 
 TEXT = "def add(a, b):\n    return a + b\n\n" * 20
@@ -85,3 +85,13 @@ def test_a_hostile_tokenizer_in_a_file_is_refused(
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(ValueError, match=message):
         NeuralNetwork.load(tmp_path / "bad.npz")
+
+
+def test_training_rounds_stop_at_the_round_limit_or_the_time(windows):
+    tokenizer, X, y = windows
+    options = {"steps_per_round": 2, "batch_size": 8}
+    history = train_for(tiny_gpt(tokenizer), (X, y), (X, y), 1e6, rounds=3, **options)
+    assert len(history["val_loss"]) == 3
+    # No time at all: the first round ends the run.
+    history = train_for(tiny_gpt(tokenizer), (X, y), (X, y), 0.0, **options)
+    assert len(history["val_loss"]) == 1

@@ -14,9 +14,11 @@ the sample's start) and ``model.npz`` (the model with its tokenizer).
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,18 +67,25 @@ def train_for(
     steps_per_round: int = 40,
     batch_size: int = 32,
     seed: int = 0,
+    rounds: int | None = None,
+    distributed: Any = None,
 ) -> dict[str, list[float]]:
     """Train in rounds of ``steps_per_round`` batches of random windows, each
-    followed by a validation loss, until the next round would pass ``seconds``.
+    followed by a validation loss, until the next round would pass ``seconds``
+    (or after ``rounds`` rounds, if given).
 
     Rounds, not epochs, keep the time budget fine-grained on a slow machine;
     the optimizer's state carries over from one ``train`` call to the next.
+    With ``distributed`` (a :class:`~nnscratch.distributed.DataParallel`,
+    under ``mpiexec``) each process trains on its share of every batch, and
+    process 0's clock says when to stop, so that every process stops after
+    the same round.
     """
     X, y = data
     rng = np.random.default_rng(seed)
     history: dict[str, list[float]] = {}
     start = last = time.perf_counter()
-    while True:
+    for round_ in itertools.count(1):
         rows = rng.choice(len(X), size=steps_per_round * batch_size, replace=False)
         logs = model.train(
             X[rows],
@@ -86,11 +95,17 @@ def train_for(
             X_val=validation[0],
             y_val=validation[1],
             verbose=0,
+            distributed=distributed,
         )
         for key, values in logs.items():
             history.setdefault(key, []).extend(values)
         now = time.perf_counter()
-        if now + (now - last) > start + seconds:
+        out_of_time = now + (now - last) > start + seconds
+        if distributed is not None:
+            # The processes' clocks differ: one that stopped alone would
+            # leave the others waiting in the next round's first allreduce.
+            out_of_time = distributed.comm.bcast(out_of_time, root=0)
+        if out_of_time or round_ == rounds:
             return history
         last = now
 
@@ -102,9 +117,16 @@ def run_char_gpt(
     output_dir: str | os.PathLike = "outputs/gpt",
     seed: int = 0,
     learning_rate: float = 3e-3,
+    distributed: Any = None,
 ) -> dict:
     """Train the char GPT for about ``seconds``, print its validation loss and
-    a sample, write the plots and the model; return the figures."""
+    a sample, write the plots and the model; return the figures.
+
+    With ``distributed`` (a :class:`~nnscratch.distributed.DataParallel`) the
+    processes train together (see :func:`train_for`); process 0 alone prints,
+    samples and writes files, the others return after the validation loss.
+    """
+    main = distributed is None or distributed.is_main
     text = load_text(text_path, max_chars=max_chars)
     tokenizer = CharTokenizer().fit(text)
     ids = tokenizer.encode(text)
@@ -118,17 +140,22 @@ def run_char_gpt(
         learning_rate=learning_rate,
         seed=seed,
     )
-    print(
-        f"{len(text):,} characters, vocabulary {tokenizer.vocab_size}, "
-        f"{len(X):,} training windows of {context}"
-    )
+    if main:
+        print(
+            f"{len(text):,} characters, vocabulary {tokenizer.vocab_size}, "
+            f"{len(X):,} training windows of {context}"
+        )
     start = time.perf_counter()
     # Rounds report the loss on a fixed fifth of the validation windows; the
     # final number is over all of them.
     quick = (X_val[::5], y_val[::5])
-    history = train_for(model, (X, y), quick, seconds, seed=seed)
+    history = train_for(
+        model, (X, y), quick, seconds, seed=seed, distributed=distributed
+    )
     seconds = time.perf_counter() - start
     val_loss = model.evaluate(X_val, y_val)["loss"]
+    if not main:
+        return {"val_loss": val_loss, "seconds": seconds}
     for round_, loss in enumerate(history["val_loss"], start=1):
         print(f"after {40 * round_} steps: validation loss {loss:.4f}")
     prompt = tokenizer.encode("def ")
