@@ -67,6 +67,23 @@ def test_erfc_single_at_extremes():
     assert erfc_single(np.float32(-1.0)).shape == ()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_half_erfc_blocks_are_exactly_half(dtype):
+    # The single-precision fit in t/2 (coefficients scaled by powers of two)
+    # gives half of erfc_single bitwise wherever the result is normal; the
+    # float64 blocks halve Cody's erfc.
+    z = np.linspace(0.0, 9.0, 5001).astype(dtype)
+    for block, rows in (
+        (special.erfc_single_nonnegative_block, 1),
+        (special.erfc_nonnegative_block, special.ERFC_NONNEGATIVE_SCRATCH_ROWS),
+    ):
+        whole, half = np.empty_like(z), np.empty_like(z)
+        block(whole, np.empty((rows, len(z)), dtype), z.copy())
+        block(half, np.empty((rows, len(z)), dtype), z.copy(), half=True)
+        normal = whole / 2 >= np.finfo(dtype).tiny
+        np.testing.assert_array_equal(half[normal], whole[normal] / 2)
+
+
 def test_float32_gelu_tracks_the_float64_one_closely():
     x32 = np.linspace(-10.0, 10.0, 20001, dtype=np.float32)
     x64 = x32.astype(np.float64)  # the same inputs
