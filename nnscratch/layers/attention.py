@@ -144,7 +144,7 @@ class MultiHeadAttention(Layer):
         a short last axis. ``matmul`` reads the view as it is (BLAS takes
         either order).
         """
-        scores = k @ contiguous_transpose(scaled_q)
+        scores = k @ _contiguous_transpose(scaled_q)
         Tk, Tq = scores.shape[-2:]
         if self.causal:
             # (Tk, Tq) of 0 and -inf, broadcast over (N, h): key j is hidden
@@ -230,7 +230,7 @@ class MultiHeadAttention(Layer):
         # Key-major (N, h, Tk, Tq), as the forward normalised the weights:
         # the sums over the keys below run over whole rows (see _attend).
         key_major = weights.transpose(0, 1, 3, 2)  # a.T
-        d_scores = v @ contiguous_transpose(d_o)  # da.T, becomes ds.T in place
+        d_scores = v @ _contiguous_transpose(d_o)  # da.T, becomes ds.T in place
         if mask is not None:
             d_scores *= mask.transpose(0, 1, 3, 2)
         # Softmax Jacobian-vector product, per query: a * (da - <da, a>).
@@ -279,7 +279,7 @@ class MultiHeadAttention(Layer):
         }
 
 
-def contiguous_transpose(a: np.ndarray) -> np.ndarray:
+def _contiguous_transpose(a: np.ndarray) -> np.ndarray:
     """``a`` (..., T, d) as a contiguous (..., d, T) copy.
 
     NumPy's stacked matmul is slow when its *second* operand is a transposed
