@@ -1,14 +1,16 @@
 """A small causal transformer (a character-level GPT) trained on Python source.
 
-Run ``python experiments/char_gpt.py [--seconds S] [--output-dir DIR]
-[--text FILE]``. The corpus is :func:`nnscratch.utils.text.load_text`: the
-Python standard library's own ``.py`` files, on every machine, no download
-(or any text file with ``--text``). 90% of it trains and the last 10%
+Run ``python experiments/char_gpt.py [--seconds S] [--rounds N]
+[--output-dir DIR] [--text FILE]``. The corpus is
+:func:`nnscratch.utils.text.load_text`: the Python standard library's own
+``.py`` files, on every machine, no download (or any text file with
+``--text``). 90% of it trains and the last 10%
 validates. Training takes rounds of 40 AdamW steps on batches of 32 random
-64-character windows, each followed by the validation loss, and stops before
-the round that would pass ``--seconds`` (default 110: about two minutes on 2
-cores). It prints the validation loss per round and a
-generated sample (which by then writes indented ``def``/``return`` lines,
+64-character windows, each followed by the validation loss, with the learning
+rate decaying along a cosine to a tenth of ``--learning-rate``, and stops
+before the round that would pass ``--seconds`` (default 110: about two
+minutes on 2 cores) or after ``--rounds``. It prints the validation loss per
+round and a generated sample (which by then writes indented ``def``/``return`` lines,
 comments and docstrings), and writes ``history.png`` and ``attention.png``
 (the first block's attention weights on the sample's start) into the output
 folder (``outputs/char_gpt`` by default).
@@ -24,11 +26,18 @@ from __future__ import annotations
 import argparse
 
 from nnscratch.apps.gpt import run_char_gpt
+from nnscratch.cli.common import positive_int
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=110.0)
+    parser.add_argument(
+        "--rounds",
+        type=positive_int,
+        default=None,
+        help="at most this many 40-step rounds",
+    )
     parser.add_argument("--text", default=None, help="a UTF-8 text file")
     parser.add_argument("--max-chars", type=int, default=300_000)
     parser.add_argument("--output-dir", default="outputs/char_gpt")
@@ -60,6 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.seed,
         args.learning_rate,
         distributed=distributed,
+        rounds=args.rounds,
     )
 
 

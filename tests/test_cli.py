@@ -14,6 +14,7 @@ import pytest
 from nnscratch.cli import main
 from nnscratch.engine.model import NeuralNetwork
 from nnscratch.utils.files import read_csv
+from nnscratch.utils.text import generate
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -220,6 +221,33 @@ def test_demo_trains_and_writes_its_plots(tmp_path, name, files):
     for file in files:
         assert f"  {tmp_path / file}" in lines
         assert (tmp_path / file).read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_gpt_demo_trains_its_rounds_samples_and_writes_a_loadable_model(tmp_path):
+    result = nnscratch("demo", "gpt", "--epochs", "1", "--output-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    vocabulary = int(lines[0].split("vocabulary ")[1].split(",")[0])
+    # --epochs 1 is one round of 40 steps, then the loss over every window.
+    assert [line for line in lines if line.startswith("after ")] == [
+        line for line in lines if line.startswith("after 40 steps: validation loss ")
+    ] and len([line for line in lines if line.startswith("after ")]) == 1
+    final = next(line for line in lines if line.startswith("trained "))
+    val_loss = float(final.split("validation loss ")[1].split()[0])
+    # Guessing uniformly costs log(vocabulary); 40 steps learn letter frequencies.
+    assert val_loss < np.log(vocabulary) - 1.0
+    printed = result.stdout.split("--- sample ---\n")[1].rsplit("\nwrote ", 1)[0]
+    for name in ("history.png", "attention.png"):
+        assert (tmp_path / name).read_bytes()[:8] == PNG_SIGNATURE
+    # The file holds the trained model: it samples the printed text again.
+    model = NeuralNetwork.load(tmp_path / "model.npz")
+    tokenizer = model.tokenizer
+    assert tokenizer.vocab_size == vocabulary
+    ids = generate(model, tokenizer.encode("def "), 400, 0.8, top_k=20, seed=0)
+    sample = tokenizer.decode(ids)
+    assert sample.startswith("def ") and len(sample) == len("def ") + 400
+    # Read through the pipe in text mode, a "\r" arrives as "\n".
+    assert printed == sample.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def test_demo_writes_to_outputs_name_by_default(tmp_path):

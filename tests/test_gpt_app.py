@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nnscratch import CharTokenizer, NeuralNetwork, generate
-from nnscratch.apps.gpt import build_char_gpt, train_for
+from nnscratch.apps.gpt import build_char_gpt, cosine_decay, train_for
 from nnscratch.utils.text import next_token_windows
 
 TEXT = "def add(a, b):\n    return a + b\n\n" * 20
@@ -95,3 +95,44 @@ def test_training_rounds_stop_at_the_round_limit_or_the_time(windows):
     # No time at all: the first round ends the run.
     history = train_for(tiny_gpt(tokenizer), (X, y), (X, y), 0.0, **options)
     assert len(history["val_loss"]) == 1
+
+
+def test_the_cosine_decay_runs_from_one_to_the_final_fraction():
+    factors = [cosine_decay(p, 0.1) for p in np.linspace(-0.5, 1.5, 41)]
+    assert factors[:11] == [1.0] * 11 and factors[-11:] == [0.1] * 11
+    assert cosine_decay(0.5, 0.1) == pytest.approx(0.55, abs=1e-15)
+    assert all(np.diff(factors) <= 0.0)
+
+
+def test_each_round_takes_the_decayed_learning_rate(windows):
+    tokenizer, X, y = windows
+    options = {"steps_per_round": 2, "batch_size": 8, "rounds": 3}
+    model = tiny_gpt(tokenizer)
+    first = model.optimizer.learning_rate
+    rates = []
+
+    def record(*args, **kwargs):
+        rates.append(model.optimizer.learning_rate)
+        return train(*args, **kwargs)
+
+    train, model.train = model.train, record
+    train_for(model, (X, y), (X, y), 1e6, final_lr_fraction=0.2, **options)
+    # With all the time in the world the rounds say how far the run is.
+    assert rates == [first * cosine_decay(r / 3, 0.2) for r in range(3)]
+    constant = tiny_gpt(tokenizer)
+    train_for(constant, (X, y), (X, y), 1e6, final_lr_fraction=1.0, **options)
+    assert constant.optimizer.learning_rate == first
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.5, float("nan"), "0.1"])
+def test_a_bad_final_learning_rate_fraction_is_refused_before_training(
+    windows, fraction
+):
+    tokenizer, X, y = windows
+    model = tiny_gpt(tokenizer)
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=r"final_lr_fraction: expected a number in"):
+        train_for(model, (X, y), (X, y), 1e6, rounds=1, final_lr_fraction=fraction)
+    assert all(
+        np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True)
+    )

@@ -76,8 +76,9 @@ def run_demo_command(args: argparse.Namespace) -> int:
         from nnscratch.apps.gpt import run_char_gpt
 
         output_dir = args.output_dir or Path("outputs", GPT_DEMO)
-        seconds = 110.0 if args.epochs is None else 3.0 * args.epochs
-        result = run_char_gpt(seconds, output_dir=output_dir, seed=args.seed)
+        result = run_char_gpt(
+            110.0, output_dir=output_dir, seed=args.seed, rounds=args.epochs
+        )
         print(f"wrote {output_dir}/history.png, attention.png, model.npz")
         return 0 if np.isfinite(result["val_loss"]) else 1
     _run_demo(args.name, args)
