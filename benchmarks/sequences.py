@@ -218,7 +218,9 @@ def worker(system: str, workload: str, threads: int) -> None:
     print(json.dumps(result))
 
 
-def measure(system: str, workload: str, threads: int, launcher: list[str] = ()) -> dict:
+def measure(
+    system: str, workload: str, threads: int, launcher: tuple[str, ...] = ()
+) -> dict:
     command = [*launcher, sys.executable, __file__, "--worker", system, workload]
     command += ["--threads", str(threads)]
     output = subprocess.run(

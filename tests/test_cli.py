@@ -229,9 +229,9 @@ def test_gpt_demo_trains_its_rounds_samples_and_writes_a_loadable_model(tmp_path
     lines = result.stdout.splitlines()
     vocabulary = int(lines[0].split("vocabulary ")[1].split(",")[0])
     # --epochs 1 is one round of 40 steps, then the loss over every window.
-    assert [line for line in lines if line.startswith("after ")] == [
-        line for line in lines if line.startswith("after 40 steps: validation loss ")
-    ] and len([line for line in lines if line.startswith("after ")]) == 1
+    rounds = [line for line in lines if line.startswith("after ")]
+    assert len(rounds) == 1
+    assert rounds[0].startswith("after 40 steps: validation loss ")
     final = next(line for line in lines if line.startswith("trained "))
     val_loss = float(final.split("validation loss ")[1].split()[0])
     # Guessing uniformly costs log(vocabulary); 40 steps learn letter frequencies.

@@ -17,7 +17,6 @@ the sample's start) and ``model.npz`` (the model with its tokenizer).
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from nnscratch.layers.layernorm import LayerNorm
 from nnscratch.layers.positional_embedding import PositionalEmbedding
 from nnscratch.layers.transformer import TransformerBlock
 from nnscratch.optimizers import AdamW
+from nnscratch.optimizers.schedules import CosineAnnealing
 from nnscratch.utils.text import CharTokenizer, generate, load_text, next_token_windows
 
 STEPS_PER_ROUND = 40
@@ -69,11 +69,10 @@ def build_char_gpt(
 def cosine_decay(progress: float, final_fraction: float) -> float:
     """The learning-rate factor ``progress`` (0 to 1) of the way through a
     run: from 1 down to ``final_fraction`` along half a cosine, as nanoGPT's
-    schedule (without its warm-up)."""
+    schedule (without its warm-up). :class:`CosineAnnealing`'s formula at a
+    fractional epoch of a one-epoch run, held at the end past it."""
     progress = min(max(progress, 0.0), 1.0)
-    return final_fraction + (1.0 - final_fraction) * 0.5 * (
-        1.0 + math.cos(math.pi * progress)
-    )
+    return CosineAnnealing(T_max=1, eta_min=final_fraction).rate(progress, 1.0)
 
 
 def train_for(
