@@ -7,6 +7,7 @@ import pytest
 
 from nnscratch import SGD, Activation, Adam, Dense, NeuralNetwork
 from nnscratch.core.flat import flat_span
+from nnscratch.core.tree import every_layer
 from nnscratch.optimizers import Adagrad, AdamW, RMSprop
 from tests.helpers import classification_data, residual_classifier
 
@@ -215,4 +216,4 @@ def test_a_layer_without_params_added_keeps_the_per_step_check_cheap():
     flat = net.flat_parameters()
     net.add(Activation("softmax"))
     assert net.flat_parameters() is flat
-    assert flat._unchanged(net.layers)
+    assert flat._unchanged(every_layer(net.layers))

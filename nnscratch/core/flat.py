@@ -146,9 +146,11 @@ class FlatParameters:
             layer.grads[key] = grad
         self._remember(layers)
 
-    def _unchanged(self, layers: list[Layer]) -> bool:
-        """Whether the same layers hold the same arrays as when last seen."""
-        if _layer_ids(layers) != self._layer_ids:
+    def _unchanged(self, every: list[Layer]) -> bool:
+        """Whether the same layers (``every`` layer of the tree, as
+        :func:`~nnscratch.core.tree.every_layer` lists them) hold the same
+        arrays as when last seen."""
+        if list(map(id, every)) != self._layer_ids:
             return False
         # The stores themselves, not the properties: these layers are built.
         for layer, count, key, view, grad in self._checks:
@@ -168,14 +170,18 @@ class FlatParameters:
             )
         ]
 
-    def adopt(self, layers: Iterable[Layer]) -> FlatParameters:
+    def adopt(
+        self, layers: Iterable[Layer], every: list[Layer] | None = None
+    ) -> FlatParameters:
         """These buffers, or new ones if the tree of layers changed, with
         every array the layers hold a view into them again.
 
         Cheap when nothing changed: an identity test per layer and per array.
+        ``every`` is the tree already walked (:func:`every_layer` of
+        ``layers``), when the caller has it.
         """
         layers = list(layers)
-        if self._unchanged(layers):
+        if self._unchanged(every_layer(layers) if every is None else every):
             return self
         params, grads = [], []
         entries = []

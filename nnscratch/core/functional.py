@@ -7,6 +7,8 @@ the float range.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -151,4 +153,17 @@ def column_sums(rows: np.ndarray, out: np.ndarray) -> np.ndarray:
     >>> column_sums(np.array([[1.0, 2.0], [3.0, 4.0]]), out=np.empty(2))
     array([4., 6.])
     """
-    return np.matmul(np.ones(len(rows), dtype=rows.dtype), rows, out=out)
+    return np.matmul(ones_vector(len(rows), rows.dtype), rows, out=out)
+
+
+@functools.lru_cache(maxsize=32)
+def ones_vector(length: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only ``ones(length)``, kept: a training step asks for the same
+    few lengths every time (one per batch size and layer shape).
+
+    >>> ones_vector(3, np.dtype(np.float32))
+    array([1., 1., 1.], dtype=float32)
+    """
+    ones = np.ones(length, dtype=dtype)
+    ones.flags.writeable = False
+    return ones

@@ -137,11 +137,16 @@ class NeuralNetwork:
         (and ``grads[key]`` into ``.grads``): write weights in place
         (``layer.params['W'][...] = new``), as :meth:`set_weights` does.
         """
+        return self._adopted(tree.every_layer(self.layers))
+
+    def _adopted(self, every: list[Layer]) -> FlatParameters:
+        """:meth:`flat_parameters`, for a tree already walked (``every``, as
+        :func:`~nnscratch.core.tree.every_layer` lists it)."""
         flat = self.__dict__.get("_flat")
         if flat is None:
             flat = FlatParameters(self.layers, self.dtype)
         else:
-            flat = flat.adopt(self.layers)
+            flat = flat.adopt(self.layers, every)
         self._flat = flat
         return flat
 
@@ -374,15 +379,17 @@ class NeuralNetwork:
         """
         # A training forward updates buffers (BatchNorm's running statistics);
         # a diverging step must not leave its statistics behind.
-        params, grads = self.params_and_grads()  # re-adopts replaced arrays
-        buffers = self.__dict__.setdefault("_buffer_copies", ArrayCopies())
+        # The tree is walked once; the checks below share the walk.
         layers = tree.every_layer(self.layers)
+        flat = self._adopted(layers)  # re-adopts replaced arrays
+        params, grads = flat.param_views, flat.grad_views
+        buffers = self.__dict__.setdefault("_buffer_copies", ArrayCopies())
         buffers.take([a for layer in layers for a in layer.buffers.values()])
         try:
             loss, output = self.compute_gradients(x, y, training=True)
             # A layer whose backward assigned new gradient arrays (instead
             # of writing in place) has them copied into the flat buffer.
-            flat = self.flat_parameters()
+            flat = self._adopted(layers)
             distributed = self.__dict__.get("distributed")
             if distributed is not None:
                 # One allreduce of the flat gradients (and loss, accuracy).

@@ -367,15 +367,23 @@ class Interrupts:
             return
         raise KeyboardInterrupt("training aborted by a second Ctrl-C")
 
-    @contextlib.contextmanager
-    def atomic(self) -> Iterator[None]:
-        """A block a second Ctrl-C does not cut short; it is raised after."""
+    def atomic(self) -> Interrupts:
+        """A block (``with interrupts.atomic():``) a second Ctrl-C does not
+        cut short; it is raised after.
+
+        The object is its own context manager: a generator-based one would
+        cost ~1 us more at every training step.
+        """
+        return self
+
+    def __enter__(self) -> None:
         self.depth += 1
-        try:
-            yield
-        finally:
-            self.depth -= 1
-        if not self.depth and self.pending:
+
+    def __exit__(self, error_type: type | None, error: Any, traceback: Any) -> None:
+        self.depth -= 1
+        # An error already leaving the block goes on; the held-back Ctrl-C
+        # waits for the next block's end.
+        if error_type is None and not self.depth and self.pending:
             self.pending = False
             raise KeyboardInterrupt(
                 "training aborted by a second Ctrl-C (after a whole step)"

@@ -90,7 +90,11 @@ class Dense(WeightedLayer):
         -------
         ndarray of shape (N, ..., output_size)
         """
-        check_input_shape("Dense", x, (None,) * max(x.ndim - 1, 1) + (self.input_size,))
+        if x.ndim < 2 or x.shape[-1] != self.input_size:
+            # The one test on the hot path; the message is built only here.
+            check_input_shape(
+                "Dense", x, (None,) * max(x.ndim - 1, 1) + (self.input_size,)
+            )
         self._input = x
         # (N, ..., in) -> (M, in), M = N * ...: one 2-D GEMM, several times
         # faster than NumPy's stacked 3-D matmul; a view when x is contiguous.
