@@ -2,7 +2,7 @@
 
 Training asks every step to be refused when a weight would become NaN or
 infinite, with nothing changed. The optimizer proves most steps finite from
-two reductions and running bounds of its state, then updates everything in
+one or two reductions and running bounds of its state, then updates everything in
 place; the others it computes aside and checks (see ``Optimizer``).
 """
 
@@ -11,6 +11,7 @@ import pytest
 
 from nnscratch import SGD, Adam
 from nnscratch.optimizers import Adagrad, AdamW, RMSprop
+from nnscratch.optimizers import optimizer as optimizer_module
 from nnscratch.optimizers.optimizer import BOUND_SLACK, max_abs, max_abs_bound
 from tests.helpers import classification_data, residual_classifier
 
@@ -127,6 +128,65 @@ def test_after_an_overflow_is_refused_training_goes_on_in_place():
     # Proven, then not (and not even after measuring the state again): the
     # step computed aside and refused; then every step in place again.
     assert paths == ["aside"] + ["in place"] * (len(paths) - 1)
+    for a, b in zip(net.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def record_bounds(monkeypatch, sizes):
+    """Append to ``sizes`` the sizes of the arrays each guard reduction reads."""
+    measure = optimizer_module.max_abs_bound
+
+    def recorded(arrays):
+        arrays = list(arrays)
+        sizes.append([array.size for array in arrays])
+        return measure(arrays)
+
+    monkeypatch.setattr(optimizer_module, "max_abs_bound", recorded)
+
+
+def trained_twins():
+    """Two equal models after one epoch, their gradients filled alike."""
+    X, y = classification_data()
+    twins = residual_classifier(Adam(0.01)), residual_classifier(Adam(0.01))
+    for model in twins:
+        model.train(X, y, epochs=1, batch_size=16, verbose=0)
+        model.compute_gradients(X[:16], y[:16], training=True)
+    return twins
+
+
+def test_a_models_step_is_guarded_by_one_reduction_over_params_and_grads(
+    monkeypatch,
+):
+    # The flat buffers lie back to back: one dot product bounds both.
+    net, reference = trained_twins()
+    flat = net.flat_parameters()
+    assert flat.grads.base is flat.params.base  # one allocation
+    sizes = []
+    record_bounds(monkeypatch, sizes)
+    assert net.optimizer.step(*net.params_and_grads(), refuse_non_finite=True)
+    assert sizes == [[2 * flat.params.size]]
+    reference.optimizer.step(*reference.params_and_grads())  # unguarded
+    for a, b in zip(net.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_weights_beyond_the_joint_bound_are_measured_apart_and_step_in_place(
+    monkeypatch,
+):
+    # A weight of 1e160: its square overflows what Adam's square_sum bound
+    # may reach, so the joint bound proves nothing. Measured apart, the
+    # gradients are small and the step is proven finite after all.
+    net, reference = trained_twins()
+    for model in (net, reference):
+        model.params_and_grads()[0][0][0, 0] = 1e160
+    sizes, paths = [], []
+    record_bounds(monkeypatch, sizes)
+    record_paths(net.optimizer, paths)
+    assert net.optimizer.step(*net.params_and_grads(), refuse_non_finite=True)
+    n = net.flat_parameters().params.size
+    assert sizes == [[2 * n], [n], [n]]  # both at once, then grads and weights
+    assert paths == ["in place"]
+    reference.optimizer.step(*reference.params_and_grads())
     for a, b in zip(net.get_weights(), reference.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 

@@ -114,7 +114,8 @@ class FlatParameters:
     param_views, grad_views : list of ndarray
         The layers' arrays, in walking order (the optimizer's view).
     reduce_buffer : ndarray of shape (total parameters + EXTRA,)
-        ``grads`` followed by ``EXTRA`` free values.
+        ``grads`` followed by ``EXTRA`` free values. All three are views
+        into one array, ``params`` first and ``grads`` right after it.
     """
 
     EXTRA = 3
@@ -126,12 +127,15 @@ class FlatParameters:
         ]
         sources = [layer.params[key] for _, layer, key in self.entries]
         total = sum(np.size(array) for array in sources)
-        self.params = np.empty(total, dtype=dtype)
-        # The gradients and, after them, a few values that data-parallel
-        # training sums with them in the same allreduce (loss, accuracy, a
-        # stop request): one message per step.
-        self.reduce_buffer = np.zeros(total + self.EXTRA, dtype=dtype)
-        self.grads = self.reduce_buffer[:total]
+        # One allocation: the parameters, the gradients right after them (an
+        # optimizer's guard bounds both with one reduction over the two, see
+        # Optimizer.step), then a few values that data-parallel training sums
+        # with the gradients in the same allreduce (loss, accuracy, a stop
+        # request): one message per step.
+        storage = np.zeros(2 * total + self.EXTRA, dtype=dtype)
+        self.params = storage[:total]
+        self.reduce_buffer = storage[total:]
+        self.grads = storage[total : 2 * total]
         shapes = [np.shape(array) for array in sources]
         self.param_views = split(self.params, shapes)
         self.grad_views = split(self.grads, shapes)

@@ -105,7 +105,13 @@ def declared_shapes(layers: Iterable[Layer]) -> dict[str, tuple[int, ...]]:
 
 def regularization_loss(layers: Iterable[Layer]) -> float:
     """The sum of every layer's own penalty."""
-    return float(sum(layer.regularization_loss() for layer in every_layer(layers)))
+    return penalty(every_layer(layers))
+
+
+def penalty(every: list[Layer]) -> float:
+    """:func:`regularization_loss` of a tree already walked (``every`` layer
+    of it, as :func:`every_layer` lists them)."""
+    return float(sum(layer.regularization_loss() for layer in every))
 
 
 def load_state(layers: Iterable[Layer], state: dict, caller: str) -> None:

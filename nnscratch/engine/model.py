@@ -326,12 +326,20 @@ class NeuralNetwork:
         return loss, output
 
     def _backpropagate(
-        self, x: np.ndarray, y: np.ndarray, training: bool, input_gradient: bool
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        training: bool,
+        input_gradient: bool,
+        every: list[Layer] | None = None,
     ) -> tuple[float, np.ndarray, np.ndarray | None]:
         """Loss, output and (if ``input_gradient``; the first layer may skip
-        it otherwise) ``dL/dx``, with every layer's ``grads`` filled."""
+        it otherwise) ``dL/dx``, with every layer's ``grads`` filled.
+        ``every`` is the layer tree already walked, when the caller has it."""
         data_loss, output, grad = self._loss_and_output(x, y, training, backward=True)
-        loss = data_loss + self.regularization_loss()
+        if every is None:
+            every = tree.every_layer(self.layers)
+        loss = data_loss + tree.penalty(every)
         # In data-parallel training every process decides together, on the
         # loss summed over them (see train_step).
         if not np.isfinite(loss) and self.__dict__.get("distributed") is None:
@@ -386,7 +394,7 @@ class NeuralNetwork:
         buffers = self.__dict__.setdefault("_buffer_copies", ArrayCopies())
         buffers.take([a for layer in layers for a in layer.buffers.values()])
         try:
-            loss, output = self.compute_gradients(x, y, training=True)
+            loss, output, _ = self._backpropagate(x, y, True, False, every=layers)
             # A layer whose backward assigned new gradient arrays (instead
             # of writing in place) has them copied into the flat buffer.
             flat = self._adopted(layers)

@@ -130,7 +130,7 @@ class Dense(WeightedLayer):
         column_sums(g2, out=self.grads["b"])
         if not self.input_gradient_needed:
             return None
-        if x2.T.flags.c_contiguous and not x2.flags.c_contiguous:
+        if not x2.flags.c_contiguous and x2.T.flags.c_contiguous:
             # x came column-major (a flattened (C, H, W, N) Conv2D output):
             # dx in that order too, (in, out) @ (out, M) -> (in, M) -> (M, in),
             # so that the layers below receive their own layout back.

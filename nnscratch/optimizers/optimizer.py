@@ -158,6 +158,10 @@ class Slots:
         self.targets, self.gradients = targets, gradients
         self.states, self.views = states, views
         self.outs = [np.empty_like(target) for target in targets]
+        self.joint = flat_span([*targets, *gradients])
+        """One array whose elements are those of ``targets`` and then those
+        of ``gradients`` (a model's flat buffers, which lie back to back),
+        or None."""
         self.next_states: list[dict[str, np.ndarray]] | None = None
         self.next_views: list[dict[str, np.ndarray]] | None = None
 
@@ -215,9 +219,12 @@ class Optimizer:
     refusal must then be decided before the state is overwritten. Two
     reductions settle it (:func:`max_abs_bound`): bounds ``G`` on every
     ``|g|`` (NaN or infinity: refused at once, nothing touched) and ``P`` on
-    every ``|param|``. From ``G``, the rule's :meth:`bound_step` advances
-    running bounds of its state (Adam's ``gradient_sum`` and ``square_sum``)
-    and bounds the change of any weight, ``D``. When every bound and
+    every ``|param|``. A model's flat buffers lie back to back, so one
+    reduction over both gives a single bound for ``G`` and ``P``, tried
+    first; only where it proves nothing are the two measured apart. From
+    ``G``, the rule's :meth:`bound_step` advances running bounds of its
+    state (Adam's ``gradient_sum`` and ``square_sum``) and bounds the change
+    of any weight, ``D``. When every bound and
     ``P + D`` stay below a quarter of the dtype's largest value, no operation of
     the step can overflow: the new weights are finite, so the step is taken
     with the state and the parameters updated in place, as a hand-written
@@ -325,27 +332,42 @@ class Optimizer:
             self._bounds = None  # not followed here: measured when next needed
             self._update_in_place(slots, gradients)
             return True
+        if gradients is slots.gradients and slots.joint is not None:
+            # Parameters and gradients back to back: one reduction bounds
+            # every |param| and every |g| at once. Where that looser bound
+            # proves nothing, the two are measured apart below.
+            bound = max_abs_bound([slots.joint])
+            if math.isfinite(bound) and self._proven_finite(slots, bound, bound):
+                self._update_in_place(slots, gradients)
+                return True
+            self._bounds = None  # advanced from the looser bound: measure again
         gradient_bound = max_abs_bound(gradients)
         if math.isfinite(gradient_bound):
-            if self._proven_finite(slots, gradient_bound):
+            param_bound = max_abs_bound(slots.targets)
+            if self._proven_finite(slots, gradient_bound, param_bound):
                 self._update_in_place(slots, gradients)
                 return True
             if self._update_aside(slots, gradients):
                 return True
+        self._bounds = None
         self.iterations -= 1
         if state_before is None:  # a refused first step leaves no state
             self.state, self._slots = None, None
         return False
 
-    def _proven_finite(self, slots: Slots, gradient_bound: float) -> bool:
+    def _proven_finite(
+        self, slots: Slots, gradient_bound: float, param_bound: float
+    ) -> bool:
         """Whether bounds prove this step's new values finite (see the class
-        docstring), every ``|g|`` being at most ``gradient_bound``.
+        docstring), every ``|g|`` being at most ``gradient_bound`` and every
+        ``|param|`` at most ``param_bound``.
 
         The running bounds advance; when they fail, the state is measured
-        again and they are tried once more.
+        again and they are tried once more. Advanced, they bound the state
+        after this step, not before it: a caller that then takes no step in
+        place drops them (``_bounds = None``, measured when next needed).
         """
         limit = float(np.finfo(slots.targets[0].dtype).max) / 4
-        param_bound = max_abs_bound(slots.targets)
         measured = self._bounds is None
         if measured:
             self._bounds = self.measure_bounds(slots.states)
@@ -353,8 +375,6 @@ class Optimizer:
             bounds, change = self.bound_step(self._bounds, gradient_bound)
             if change is None:
                 return False
-            # Still upper bounds if the step is then refused: the state
-            # only shrinks below them.
             self._bounds = {name: b * BOUND_SLACK for name, b in bounds.items()}
             new_value_bound = self.new_value_bound(param_bound, change) * BOUND_SLACK
             if max([new_value_bound, *self._bounds.values()]) < limit:
