@@ -110,9 +110,16 @@ class ArrayData:
                 rows = np.sort(order[start : start + batch_size])
             if shard is not None:
                 rows = rows[shard.take(len(rows))]
-            if order is None:
-                rows = slice(int(rows[0]), int(rows[-1]) + 1) if len(rows) else rows
-            yield np.asarray(self.X[rows], dtype=self.dtype), self.y[rows]
+            if order is None and len(rows):
+                rows = slice(int(rows[0]), int(rows[-1]) + 1)
+            if isinstance(rows, np.ndarray) and isinstance(self.X, np.ndarray):
+                # np.take gathers rows ~20% faster than X[rows] (a batch of
+                # 128 random rows of 784 float32: 43 against 53 us). Other
+                # array-likes (an HDF5 dataset) are only ever indexed.
+                x = np.take(self.X, rows, axis=0)
+            else:
+                x = self.X[rows]
+            yield np.asarray(x, dtype=self.dtype), self.y[rows]
 
 
 class StreamData:
