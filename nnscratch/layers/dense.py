@@ -124,10 +124,11 @@ class Dense(WeightedLayer):
         x2 = x.reshape(-1, self.input_size)
         g2 = grad.reshape(-1, self.output_size)
         # (in, M) @ (M, out) -> (in, out); the sum over positions is in the product.
-        np.matmul(x2.T, g2, out=self.grads["W"])
-        self.penalised(self.grads["W"])
+        grads = self.grads
+        np.matmul(x2.T, g2, out=grads["W"])
+        self.penalised(grads["W"])
         # (M, out) -> (out,)
-        column_sums(g2, out=self.grads["b"])
+        column_sums(g2, out=grads["b"])
         if not self.input_gradient_needed:
             return None
         if not x2.flags.c_contiguous and x2.T.flags.c_contiguous:
