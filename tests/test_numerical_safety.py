@@ -1,12 +1,13 @@
 """No overflow, underflow or invalid-value warnings at extreme inputs.
 
 Every activation (forward and backward), every loss (value, gradient and the
-from-logits paths) and the shared softmax / log-softmax / sigmoid / softplus
-are fed the extremes of each dtype: +-1e4, +-1e30, +-3e38 in float32 and
-+-1e300 in float64, mixed with 0 and +-1 in the same row, and, for BCE and
-CCE, probabilities of exactly 0 and 1. Each check runs with warnings turned
-into errors (as pytest's configuration does anyway), and every output must be
-finite wherever the exact result is a finite float.
+from-logits paths, whose log-probabilities are checked too) and the shared
+softmax / sigmoid / softplus are fed the extremes of each dtype: +-1e4,
++-1e30, +-3e38 in float32 and +-1e300 in float64, mixed with 0 and +-1 in
+the same row, and, for BCE and CCE, probabilities of exactly 0 and 1. Each
+check runs with warnings turned into errors (as pytest's configuration does
+anyway), and every output must be finite wherever the exact result is a
+finite float.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import warnings
 import numpy as np
 import pytest
 
-from nnscratch.core.functional import log_softmax, sigmoid, softmax, softplus
+from nnscratch.core.functional import sigmoid, softmax, softplus
 from nnscratch.layers.activation_functions import ACTIVATIONS
 from nnscratch.losses.losses import BCE, CCE, MSE
 
@@ -89,13 +90,32 @@ def test_sigmoid_and_softplus_are_exact_in_the_tails(dtype):
     np.testing.assert_allclose(s, expected, rtol=1e-6, atol=0)
 
 
+def cce_log_probabilities(z: np.ndarray, path: str) -> np.ndarray:
+    """``log p`` of every entry of ``z`` as the cross-entropy from logits
+    computes it (``-L`` of a one-row batch labelled with that entry), by
+    the loss alone (``path='value'``) or with its gradient."""
+    cce = CCE()
+
+    def with_gradient(z, y):
+        return cce.value_gradient_and_output_from_logits(z, y)[0]
+
+    loss = {"value": cce.value_from_logits, "with gradient": with_gradient}[path]
+    return np.array(
+        [
+            [-call_strictly(loss, row[None], np.array([k])) for k in range(len(row))]
+            for row in z
+        ]
+    )
+
+
+@pytest.mark.parametrize("path", ["value", "with gradient"])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_softmax_rows_sum_to_one_and_log_softmax_is_finite(dtype):
+def test_softmax_rows_sum_to_one_and_log_probabilities_are_finite(dtype, path):
     z = extremes(dtype)
     p = call_strictly(softmax, z)
     assert p.dtype == z.dtype
     np.testing.assert_allclose(p.sum(axis=-1), 1.0, rtol=1e-6)
-    log_p = call_strictly(log_softmax, z)
+    log_p = cce_log_probabilities(z, path)
     assert_finite(log_p)
     assert (log_p <= 0).all()
     # Where the exact value is representable it is what comes out: in the
@@ -105,10 +125,13 @@ def test_softmax_rows_sum_to_one_and_log_softmax_is_finite(dtype):
     np.testing.assert_allclose(log_p[1], expected.astype(dtype), rtol=1e-6)
 
 
-def test_log_softmax_beyond_the_float_range_gives_the_lowest_finite_value():
+@pytest.mark.parametrize("path", ["value", "with gradient"])
+def test_a_log_probability_beyond_the_float_range_gives_the_lowest_finite_value(
+    path,
+):
     # log p = -6e38 is not a float32: the lowest finite float32 stands for it.
     z = np.array([[3e38, -3e38]], dtype=np.float32)
-    log_p = call_strictly(log_softmax, z)
+    log_p = cce_log_probabilities(z, path)
     assert log_p[0, 0] == 0 and np.isfinite(log_p[0, 1])
     assert log_p[0, 1] <= -3.4e38
 

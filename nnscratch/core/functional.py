@@ -67,24 +67,6 @@ def shift_by_row_max(z: np.ndarray) -> np.ndarray:
     return shifted
 
 
-def log_softmax(z: np.ndarray) -> np.ndarray:
-    """``log(softmax(z))`` over the last axis, finite for any finite ``z``.
-
-    Subtracting the row maximum first (:func:`shift_by_row_max`) makes the
-    largest exponent ``exp(0)``, so nothing overflows and the sum is at
-    least 1 (its log is safe). Exact wherever the result is representable;
-    an entry whose log-probability lies beyond the float range gets the
-    lowest finite value.
-
-    Examples
-    --------
-    >>> log_softmax(np.array([[1000.0, 0.0]]))
-    array([[    0., -1000.]])
-    """
-    shifted = shift_by_row_max(z)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
 def softmax(z: np.ndarray) -> np.ndarray:
     """``exp(z) / sum(exp(z))`` over the last axis.
 

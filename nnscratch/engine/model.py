@@ -284,8 +284,9 @@ class NeuralNetwork:
             if not backward:
                 output = self.forward(logits, training, self.layers[-1:])
                 return self.loss.value_from_logits(logits, y), output, None
-            # The loss computes the output activation on its way (softmax is
-            # exp(log_softmax)): the last layer's own forward is not needed.
+            # The loss computes the output activation on its way (the softmax
+            # is a step of the cross-entropy): the last layer's own forward is
+            # not needed.
             data_loss, grad, output = self.loss.value_gradient_and_output_from_logits(
                 logits, y
             )

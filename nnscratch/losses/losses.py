@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnscratch.core.functional import log_softmax, sigmoid, softplus
+from nnscratch.core.functional import shift_by_row_max, sigmoid, softplus
 from nnscratch.core.validation import lookup
 
 PROBABILITY_FLOOR = 1e-7
@@ -255,7 +255,9 @@ class CCE(Loss):
 
     def value_from_logits(self, logits: np.ndarray, y_true: np.ndarray) -> float:
         logits, y_true = self._positions(logits, y_true)
-        return self._mean_negative_log_likelihood(log_softmax(logits), y_true)
+        shifted, exponentials = self._shifted_and_exponentials(logits)
+        log_sums = np.log(exponentials.sum(axis=-1, keepdims=True))
+        return self._mean_negative_log_likelihood(shifted, log_sums, y_true)
 
     def gradient_from_logits(
         self, logits: np.ndarray, y_true: np.ndarray
@@ -265,13 +267,15 @@ class CCE(Loss):
     def value_gradient_and_output_from_logits(
         self, logits: np.ndarray, y_true: np.ndarray
     ) -> tuple[float, np.ndarray, np.ndarray]:
-        # One log-softmax serves all three: p = exp(log p) is the softmax.
-        # Integer labels are used as indices, never expanded to one-hot rows.
+        # One exponential serves all three: normalised it is the softmax,
+        # and the log of its row sums normalises the log-softmax. Integer
+        # labels are used as indices, never expanded to one-hot rows.
         shape = np.shape(logits)
         logits, y_true = self._positions(logits, y_true)
-        log_p = log_softmax(logits)
-        loss = self._mean_negative_log_likelihood(log_p, y_true)
-        p = np.exp(log_p)  # (M, K)
+        shifted, p = self._shifted_and_exponentials(logits)
+        sums = p.sum(axis=-1, keepdims=True)  # (M, 1), each at least exp(0) = 1
+        p /= sums  # the softmax, (M, K)
+        loss = self._mean_negative_log_likelihood(shifted, np.log(sums), y_true)
         grad = p.copy()  # becomes (p - y) / M in place
         if y_true.ndim == 1:
             grad[np.arange(len(grad)), y_true.astype(np.intp, copy=False)] -= 1.0
@@ -281,17 +285,32 @@ class CCE(Loss):
         return loss, grad.reshape(shape), p.reshape(shape)  # the output's shape
 
     @staticmethod
-    def _mean_negative_log_likelihood(log_p: np.ndarray, y_true: np.ndarray) -> float:
-        """``-sum_m sum_k y_mk log p_mk / M``, by indexing for integer labels.
+    def _shifted_and_exponentials(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``z - max(z)`` per row (:func:`~nnscratch.core.functional.shift_by_row_max`:
+        the largest exponent is 0, nothing overflows) and its exponentials,
+        both ``(M, K)``. Then ``log p = shifted - log(sum of exponentials)``,
+        exact wherever it is representable."""
+        shifted = shift_by_row_max(logits)
+        return shifted, np.exp(shifted)
+
+    @staticmethod
+    def _mean_negative_log_likelihood(
+        shifted: np.ndarray, log_sums: np.ndarray, y_true: np.ndarray
+    ) -> float:
+        """``-sum_m sum_k y_mk log p_mk / M``, ``log p = shifted - log_sums``
+        (``(M, K)`` and ``(M, 1)``), formed only at the labels' entries for
+        integer labels.
 
         Summed in float64: log-probabilities near the float32 limit (logits
         of +-3e38) would overflow a float32 sum whose mean is finite.
         """
         if y_true.ndim == 1:
             labels = y_true.astype(np.intp, copy=False)
-            picked = log_p[np.arange(len(log_p)), labels]  # (M, K) -> (M,)
-            return float(-picked.sum(dtype=np.float64) / len(log_p))
-        return float(-np.sum(y_true * log_p, dtype=np.float64) / len(log_p))
+            # (M, K) -> (M,): log p at each row's label
+            picked = shifted[np.arange(len(shifted)), labels] - log_sums[:, 0]
+            return float(-picked.sum(dtype=np.float64) / len(shifted))
+        log_p = shifted - log_sums
+        return float(-np.sum(y_true * log_p, dtype=np.float64) / len(shifted))
 
     def _positions(
         self, y_pred: np.ndarray, y_true: np.ndarray
