@@ -102,14 +102,14 @@ class NeuralNetwork:
         self.early_stopping_states: list[dict] = []
         self.tracker: Any = None
         self.feature_names: list[str] | None = None
+        """The names of the input columns, when the data had them (a CSV's
+        header): saved with the model, so predictions can pick them by name."""
         self.tokenizer: Any = None
         """The tokenizer of a text model (a ``CharTokenizer``), saved with it."""
         self.class_labels: list[int] | None = None
         """The label of each output class when the data's labels were not
         0..K-1 (scikit-learn's ``classes_``): output ``k`` is class
         ``class_labels[k]``. Saved with the model."""
-        """The names of the input columns, when the data had them (a CSV's
-        header): saved with the model, so predictions can pick them by name."""
 
     # ----------------------------------------------------------------- building
     def add(self, layer: Layer) -> None:
