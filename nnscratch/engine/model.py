@@ -392,7 +392,9 @@ class NeuralNetwork:
         layers = tree.every_layer(self.layers)
         flat = self._adopted(layers)  # re-adopts replaced arrays
         params, grads = flat.param_views, flat.grad_views
-        buffers = self.__dict__.setdefault("_buffer_copies", ArrayCopies())
+        buffers = self.__dict__.get("_buffer_copies")
+        if buffers is None:  # made once (setdefault would build one every step)
+            buffers = self._buffer_copies = ArrayCopies()
         buffers.take([a for layer in layers for a in layer.buffers.values()])
         try:
             loss, output, _ = self._backpropagate(x, y, True, False, every=layers)
