@@ -136,3 +136,36 @@ def test_a_bad_final_learning_rate_fraction_is_refused_before_training(
     assert all(
         np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True)
     )
+
+
+def load_char_gpt_script():
+    """``experiments/char_gpt.py`` as a module (experiments is no package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "char_gpt.py"
+    spec = importlib.util.spec_from_file_location("char_gpt_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], 300_000),
+        (["--distributed"], 1_000_000),  # more steps in the time: more text
+        (["--distributed", "--max-chars", "5000"], 5000),
+        (["--max-chars", "5000"], 5000),
+    ],
+)
+def test_the_script_reads_more_text_when_distributed(monkeypatch, argv, expected):
+    import nnscratch.distributed
+
+    script = load_char_gpt_script()
+    calls = []
+    monkeypatch.setattr(script, "run_char_gpt", lambda *args, **kw: calls.append(args))
+    monkeypatch.setattr(nnscratch.distributed, "DataParallel", lambda: "mpi")
+    script.main(argv)
+    (args,) = calls
+    assert args[2] == expected  # run_char_gpt(seconds, text_path, max_chars, ...)
