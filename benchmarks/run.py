@@ -21,8 +21,9 @@ not fatal. Quote ratios from a single run on an otherwise idle machine.
 On a machine whose speed drifts (a shared virtual machine: the same epoch
 can take 30% longer a minute later), ``--alternate ROUNDS`` builds every
 system in one process and alternates them, one epoch each per round, after
-a warm-up epoch: each system's best epoch then comes from the same minutes
-as the others'. Peak memory is not reported there (the systems share it).
+a warm-up epoch, each epoch after a 0.3 s rest: each system's best epoch
+then comes from the same minutes as the others'. Peak memory is not reported
+there (the systems share it).
 """
 
 from __future__ import annotations
@@ -98,6 +99,11 @@ def measure(system: str, workload: str, options: dict) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+REST_SECONDS = 0.3
+"""The pause before each epoch of ``--alternate``: long enough for spinning
+threads to go to sleep (see :func:`alternate`)."""
+
+
 def alternate(workload_name: str, systems: list[str], rounds: int) -> str:
     """Every system in this process, one epoch each per round; a table of
     each one's best and median epoch and its ratio to the others'."""
@@ -112,10 +118,16 @@ def alternate(workload_name: str, systems: list[str], rounds: int) -> str:
         runner.timed_epochs(1)  # warm-up
     order = list(runners)
     for _ in range(rounds):
-        # The order turns every round: a library's threads that keep
-        # spinning after its epoch (OpenMP's) slow whichever system comes
-        # next, so no system always follows the same one.
+        # A library's threads that keep spinning after its work (OpenBLAS's,
+        # OpenMP's) slow whichever system comes next. Measured on workload
+        # A: PyTorch's best epoch right after nnscratch's took 0.34-0.35 s,
+        # after a 0.3 s rest 0.27-0.28 s; nnscratch's right after PyTorch's
+        # was 3-6% slower than after a rest. The turning order alone does
+        # not even that out (with three systems, one of them follows the
+        # same one in two rounds of three), so every epoch starts after a
+        # short rest; the order still turns.
         for system in order:
+            time.sleep(REST_SECONDS)
             runner = runners[system]
             times[system] += [t * runner.scale for t in runner.timed_epochs(1)]
         order = order[1:] + order[:1]
