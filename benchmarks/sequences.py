@@ -40,6 +40,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
 
@@ -229,6 +230,49 @@ def measure(
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
+WORKLOADS = ("lstm", "gpt")
+
+
+def best_of_rounds(
+    run: Callable[..., dict], systems: dict[str, tuple], rounds: int
+) -> dict[tuple[str, str], dict]:
+    """Each (workload, system)'s fastest result over ``rounds`` rounds.
+
+    ``systems`` maps a system to ``(launcher, threads, label)``; every round
+    runs each workload once per system, in turn, with
+    ``run(system, workload, threads, launcher)``, so that a busy minute
+    slows every system alike.
+    """
+    best: dict[tuple[str, str], dict] = {}
+    for _ in range(rounds):
+        for workload in WORKLOADS:
+            for system, (launcher, threads, _) in systems.items():
+                result = run(system, workload, threads, launcher)
+                key = (workload, system)
+                if key not in best or result["step_s"] < best[key]["step_s"]:
+                    best[key] = result
+    return best
+
+
+def table(best: dict[tuple[str, str], dict], systems: dict[str, tuple]) -> str:
+    """The markdown table of :func:`best_of_rounds`' results, each time also
+    as a ratio to torch's on the same workload."""
+    rows = [
+        "| workload | system | ms / step | x PyTorch | peak RSS MB | train MB |",
+        "|---|---|---|---|---|---|",
+    ]
+    for workload in WORKLOADS:
+        reference = best[(workload, "torch")]["step_s"]
+        for system, (_, _, label) in systems.items():
+            r = best[(workload, system)]
+            rows.append(
+                f"| {workload} | {label} | {1e3 * r['step_s']:.1f} | "
+                f"{r['step_s'] / reference:.2f} | {r['peak_rss_mb']:.0f} | "
+                f"{r['train_mb']:.0f} |"
+            )
+    return "\n".join(rows)
+
+
 def profile(workload: str, steps: int = 10) -> dict[str, float]:
     """Wall seconds per step in each leaf layer type's forward and backward."""
     from nnscratch.core.tree import leaves
@@ -300,33 +344,16 @@ def main() -> None:
         launcher = (mpiexec, "-n", str(args.processes))
         label = f"nnscratch, {args.processes} processes x 1 thread"
         systems["data-parallel"] = (launcher, 1, label)
-    best: dict[tuple[str, str], dict] = {}
-    for _ in range(args.rounds):
-        for workload in ("lstm", "gpt"):
-            for system, (launcher, threads, _) in systems.items():
-                result = measure(system, workload, threads, launcher)
-                key = (workload, system)
-                if key not in best or result["step_s"] < best[key]["step_s"]:
-                    best[key] = result
+    best = best_of_rounds(measure, systems, args.rounds)
     import torch
 
     print(f"threads: {args.threads}; torch {torch.__version__}; numpy {np.__version__}")
-    print("| workload | system | ms / step | x PyTorch | peak RSS MB | train MB |")
-    print("|---|---|---|---|---|---|")
-    for workload in ("lstm", "gpt"):
-        reference = best[(workload, "torch")]["step_s"]
-        for system, (_, _, label) in systems.items():
-            r = best[(workload, system)]
-            print(
-                f"| {workload} | {label} | {1e3 * r['step_s']:.1f} | "
-                f"{r['step_s'] / reference:.2f} | {r['peak_rss_mb']:.0f} | "
-                f"{r['train_mb']:.0f} |"
-            )
+    print(table(best, systems))
     if args.profile:
         from nnscratch.utils.threads import set_num_threads
 
         set_num_threads(args.threads)
-        for workload in ("lstm", "gpt"):
+        for workload in WORKLOADS:
             print(f"\nnnscratch {workload}: ms per training step")
             for key, value in sorted(profile(workload).items(), key=lambda kv: -kv[1]):
                 print(f"  {key:34s} {1e3 * value:8.1f}")
