@@ -106,7 +106,8 @@ threads to go to sleep (see :func:`alternate`)."""
 
 def alternate(workload_name: str, systems: list[str], rounds: int) -> str:
     """Every system in this process, one epoch each per round; a table of
-    each one's best and median epoch and its ratio to the others'."""
+    each one's best and median epoch, its best epoch's ratio to the others'
+    and the median over rounds of its epoch's ratio to theirs."""
     spec = WORKLOADS[workload_name]()
     runners = {
         system: SYSTEMS[system](spec)
@@ -132,18 +133,30 @@ def alternate(workload_name: str, systems: list[str], rounds: int) -> str:
             times[system] += [t * runner.scale for t in runner.timed_epochs(1)]
         order = order[1:] + order[:1]
     best = {system: min(values) for system, values in times.items()}
+
+    def paired(system: str, other: str) -> float:
+        # Round by round, the two epochs ran within seconds of each other:
+        # the median of their ratios is not moved by the machine's speed
+        # drifting between rounds, as the best epochs can be.
+        pairs = zip(times[system], times[other], strict=True)
+        return statistics.median(mine / theirs for mine, theirs in pairs)
+
     rows = [
         f"Workload {spec.name}, alternating in one process, {rounds} rounds",
         "| system | best s/epoch | median s/epoch | "
         + " | ".join(f"best x {other}" for other in runners)
+        + " | "
+        + " | ".join(f"per round x {other}" for other in runners)
         + " |",
-        "|---|---|---|" + "---|" * len(runners),
+        "|---|---|---|" + "---|" * (2 * len(runners)),
     ]
     for system, values in times.items():
-        ratios = " | ".join(f"{best[system] / best[other]:.3f}" for other in runners)
+        ratios = [best[system] / best[other] for other in runners]
+        ratios += [paired(system, other) for other in runners]
         rows.append(
-            f"| {system} | {best[system]:.4f} | {statistics.median(values):.4f} "
-            f"| {ratios} |"
+            f"| {system} | {best[system]:.4f} | {statistics.median(values):.4f} | "
+            + " | ".join(f"{ratio:.3f}" for ratio in ratios)
+            + " |"
         )
     return "\n".join(rows)
 

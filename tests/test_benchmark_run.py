@@ -74,10 +74,17 @@ def test_alternating_compares_best_epochs_turns_the_order_and_rests(run, monkeyp
         item for order in rounds for system in order for item in (rest, system)
     ]
     rows = {line.split(" | ")[0][2:]: line for line in text.splitlines()[3:]}
-    # best x a, best x b, best x c: 1/1, 1/4, 1/2 for a; 4/1, 4/4, 4/2 for b
-    assert rows["a"] == "| a | 1.0000 | 2.0000 | 1.000 | 0.250 | 0.500 |"
-    assert rows["b"] == "| b | 4.0000 | 5.0000 | 4.000 | 1.000 | 2.000 |"
-    assert rows["c"] == "| c | 2.0000 | 8.0000 | 2.000 | 0.500 | 1.000 |"
+    # best x a, b, c: 1/1, 1/4, 1/2 for a; then per round x a, b, c, the
+    # median of the rounds' ratios: a/b = 2/4, 1/5, 3/6 -> 0.5; a/c = 2/8,
+    # 1/8, 3/2 -> 0.25; b/c = 4/8, 5/8, 6/2 -> 0.625; c/b = 2, 1.6, 1/3 -> 1.6
+    best_and_paired = {
+        "a": "1.000 | 0.250 | 0.500 | 1.000 | 0.500 | 0.250",
+        "b": "4.000 | 1.000 | 2.000 | 2.000 | 1.000 | 0.625",
+        "c": "2.000 | 0.500 | 1.000 | 4.000 | 1.600 | 1.000",
+    }
+    assert rows["a"] == f"| a | 1.0000 | 2.0000 | {best_and_paired['a']} |"
+    assert rows["b"] == f"| b | 4.0000 | 5.0000 | {best_and_paired['b']} |"
+    assert rows["c"] == f"| c | 2.0000 | 8.0000 | {best_and_paired['c']} |"
 
 
 def test_a_system_without_the_workload_is_left_out(run, monkeypatch):
