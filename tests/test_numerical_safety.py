@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pytest
 
-from nnscratch.core.functional import sigmoid, softmax, softplus
+from nnscratch.core.functional import bounded, sigmoid, softmax, softplus
 from nnscratch.layers.activation_functions import ACTIVATIONS
 from nnscratch.losses.losses import BCE, CCE, MSE
 
@@ -227,3 +227,26 @@ def test_all_values_finite_in_every_layout(dtype):
         assert not all_values_finite(spoiled)
         assert not all_values_finite(spoiled.T)
         assert not all_values_finite(spoiled[:, ::-1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize(
+    "shape", [(), (0, 4), (8,), (300,), (128, 256), (3, 1, 5), (64, 8, 26, 26)]
+)
+def test_bounded_is_the_ufunc_against_a_scalar_bit_for_bit(dtype, shape):
+    # relu and GELU's caps go through it: the values, the dtype and the bits
+    # (NaN's sign, 0 for -0.0) must be np.maximum's and np.minimum's own.
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(shape) * 10).astype(dtype)
+    if np.issubdtype(dtype, np.floating) and x.size >= 8:
+        x.reshape(-1)[:8] = [-0.0, 0.0, np.nan, -np.nan, -np.inf, np.inf, -1.5, 2.5]
+    for ufunc, value in ((np.maximum, 0), (np.maximum, 0.0), (np.minimum, 40.0)):
+        expected = np.atleast_1d(ufunc(x, value))
+        for view in (x, x.T, x[..., ::2] if x.ndim else x):  # also not contiguous
+            want = np.atleast_1d(ufunc(view, value))
+            got = np.atleast_1d(bounded(ufunc, view, value))
+            assert got.dtype == want.dtype and got.shape == want.shape
+            assert got.tobytes() == want.tobytes()
+        out = np.empty(x.shape, expected.dtype)
+        assert bounded(ufunc, x, value, out=out) is out
+        assert np.atleast_1d(out).tobytes() == expected.tobytes()

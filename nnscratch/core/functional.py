@@ -138,14 +138,62 @@ def column_sums(rows: np.ndarray, out: np.ndarray) -> np.ndarray:
     return np.matmul(ones_vector(len(rows), rows.dtype), rows, out=out)
 
 
-@functools.lru_cache(maxsize=32)
 def ones_vector(length: int, dtype: np.dtype) -> np.ndarray:
-    """A read-only ``ones(length)``, kept: a training step asks for the same
-    few lengths every time (one per batch size and layer shape).
+    """A read-only ``ones(length)``, kept (see :func:`constant_vector`).
 
     >>> ones_vector(3, np.dtype(np.float32))
     array([1., 1., 1.], dtype=float32)
     """
-    ones = np.ones(length, dtype=dtype)
-    ones.flags.writeable = False
-    return ones
+    return constant_vector(length, 1.0, dtype)
+
+
+@functools.lru_cache(maxsize=32)
+def constant_vector(length: int, value: float, dtype: np.dtype) -> np.ndarray:
+    """A read-only ``full(length, value)``, kept: a training step asks for
+    the same few lengths every time (one per batch size and layer shape)."""
+    vector = np.full(length, value, dtype=dtype)
+    vector.flags.writeable = False
+    return vector
+
+
+ROW_ELEMENTS = 256
+"""The shortest row :func:`bounded` broadcasts its constant along."""
+
+LONGEST_CONSTANT = 1 << 16
+"""The longest constant vector :func:`bounded` keeps (beyond: the scalar)."""
+
+
+def bounded(
+    bound: np.ufunc, x: np.ndarray, value: float, out: np.ndarray | None = None
+) -> np.ndarray:
+    """``bound(x, value)`` for ``np.maximum`` or ``np.minimum``, the same values.
+
+    NumPy runs these two ufuncs' vectorised loop only when both operands
+    are arrays walked with unit stride: against a scalar they take ~3x as
+    long (13 against 4 us for ``maximum(x, 0)`` on a float32 (128, 256)).
+    So ``value`` comes as a kept vector (:func:`constant_vector`) broadcast
+    along rows of ``x`` at least :data:`ROW_ELEMENTS` long: a C-contiguous
+    ``x`` is viewed as ``(-1, L)``, ``L`` its trailing axes' sizes
+    multiplied until they reach it. Any other ``x`` gets the scalar.
+
+    Examples
+    --------
+    >>> bounded(np.maximum, np.array([[-1.0, 2.0], [3.0, -4.0]]), 0.0)
+    array([[0., 2.],
+           [3., 0.]])
+    """
+    row = 1
+    for size in reversed(x.shape):
+        if row >= ROW_ELEMENTS:
+            break
+        row *= size
+    if not x.flags.c_contiguous or not 0 < row <= LONGEST_CONSTANT:
+        return bound(x, value, out=out)
+    if out is not None and not out.flags.c_contiguous:
+        return bound(x, value, out=out)
+    rows = x.reshape(-1, row)  # a view: x is contiguous
+    constant = constant_vector(row, value, np.result_type(x.dtype, value))
+    if out is None:
+        return bound(rows, constant).reshape(x.shape)
+    bound(rows, constant, out=out.reshape(rows.shape))
+    return out

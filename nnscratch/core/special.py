@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnscratch.core.functional import bounded
+
 INV_SQRT_PI = 0.5641895835477563  # 1 / sqrt(pi)
 
 # W. J. Cody, "Rational Chebyshev approximations for the error function",
@@ -253,7 +255,7 @@ def erfc_nonnegative_block(
 def capped_abs(x: np.ndarray, out: np.ndarray, cap: float = _ERF_CAP) -> np.ndarray:
     """``min(|x|, cap)`` into ``out`` (NaN stays NaN), two in-place passes."""
     np.abs(x, out=out)
-    return np.minimum(out, cap, out=out)
+    return bounded(np.minimum, out, cap, out=out)
 
 
 def erf(x: np.ndarray) -> np.ndarray:
