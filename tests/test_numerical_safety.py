@@ -229,6 +229,11 @@ def test_all_values_finite_in_every_layout(dtype):
         assert not all_values_finite(spoiled[:, ::-1])
 
 
+def layout(a: np.ndarray) -> list[int]:
+    """The strides of ``a``'s axes longer than 1 (a length-1 axis's is free)."""
+    return [stride for stride, n in zip(a.strides, a.shape, strict=True) if n > 1]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
 @pytest.mark.parametrize(
     "shape", [(), (0, 4), (8,), (300,), (128, 256), (3, 1, 5), (64, 8, 26, 26)]
@@ -242,10 +247,12 @@ def test_bounded_is_the_ufunc_against_a_scalar_bit_for_bit(dtype, shape):
         x.reshape(-1)[:8] = [-0.0, 0.0, np.nan, -np.nan, -np.inf, np.inf, -1.5, 2.5]
     for ufunc, value in ((np.maximum, 0), (np.maximum, 0.0), (np.minimum, 40.0)):
         expected = np.atleast_1d(ufunc(x, value))
-        for view in (x, x.T, x[..., ::2] if x.ndim else x):  # also not contiguous
+        # contiguous, contiguous in another axis order, not contiguous
+        for view in (x, x.T, x[..., ::2] if x.ndim else x):
             want = np.atleast_1d(ufunc(view, value))
             got = np.atleast_1d(bounded(ufunc, view, value))
             assert got.dtype == want.dtype and got.shape == want.shape
+            assert layout(got) == layout(want)  # the ufunc's own
             assert got.tobytes() == want.tobytes()
         out = np.empty(x.shape, expected.dtype)
         assert bounded(ufunc, x, value, out=out) is out

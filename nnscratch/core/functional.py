@@ -172,9 +172,12 @@ def bounded(
     are arrays walked with unit stride: against a scalar they take ~3x as
     long (13 against 4 us for ``maximum(x, 0)`` on a float32 (128, 256)).
     So ``value`` comes as a kept vector (:func:`constant_vector`) broadcast
-    along rows of ``x`` at least :data:`ROW_ELEMENTS` long: a C-contiguous
+    along rows of ``x`` at least :data:`ROW_ELEMENTS` long: a contiguous
     ``x`` is viewed as ``(-1, L)``, ``L`` its trailing axes' sizes
-    multiplied until they reach it. Any other ``x`` gets the scalar.
+    multiplied until they reach it. One contiguous in another order of its
+    axes (a Conv2D output, batch innermost) is first transposed to that
+    order and the result back, so it keeps ``x``'s layout, as the ufunc's
+    own result does. Any other ``x`` gets the scalar.
 
     Examples
     --------
@@ -182,6 +185,13 @@ def bounded(
     array([[0., 2.],
            [3., 0.]])
     """
+    if out is None and not x.flags.c_contiguous and x.ndim > 1:
+        # The axes from the largest stride to the smallest: the memory order.
+        order = tuple(int(axis) for axis in np.argsort(x.strides, kind="stable")[::-1])
+        in_memory_order = x.transpose(order)
+        if in_memory_order.flags.c_contiguous:
+            result = bounded(bound, in_memory_order, value)
+            return result.transpose(np.argsort(order))
     row = 1
     for size in reversed(x.shape):
         if row >= ROW_ELEMENTS:
