@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from nnscratch.core.validation import check_choice
+from nnscratch.layers.activation_functions import relu
 from nnscratch.layers.recurrent import RecurrentLayer
 
 NONLINEARITIES = ("tanh", "relu")
@@ -81,7 +82,7 @@ class RNN(RecurrentLayer):
         h = np.zeros_like(hidden[0])  # (N, H)
         for t in range(hidden.shape[0]):
             a = hidden[t] + h @ W_hh
-            h = np.tanh(a) if self.nonlinearity == "tanh" else np.maximum(a, 0)
+            h = np.tanh(a) if self.nonlinearity == "tanh" else relu(a)
             hidden[t] = h
         self._hidden = hidden
         return self._output(hidden)
