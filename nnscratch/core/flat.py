@@ -154,7 +154,7 @@ class FlatParameters:
         """Whether the same layers (``every`` layer of the tree, as
         :func:`~nnscratch.core.tree.every_layer` lists them) hold the same
         arrays as when last seen."""
-        if list(map(id, every)) != self._layer_ids:
+        if _layer_ids(every) != self._layer_ids:
             return False
         # The stores themselves, not the properties: these layers are built.
         for layer, count, key, view, grad in self._checks:
@@ -166,7 +166,7 @@ class FlatParameters:
         return True
 
     def _remember(self, layers: list[Layer]) -> None:
-        self._layer_ids = _layer_ids(layers)
+        self._layer_ids = _layer_ids(every_layer(layers))
         self._checks = [
             (layer, len(layer.params), key, view, grad)
             for (_, layer, key), view, grad in zip(
@@ -230,6 +230,6 @@ class FlatParameters:
         return self
 
 
-def _layer_ids(layers: list[Layer]) -> list[int]:
-    """The identity of every layer of the tree, parents first (no paths)."""
-    return list(map(id, every_layer(layers)))
+def _layer_ids(every: list[Layer]) -> list[int]:
+    """The identity of each of ``every`` layer of a walked tree, in order."""
+    return list(map(id, every))

@@ -135,22 +135,17 @@ def column_sums(rows: np.ndarray, out: np.ndarray) -> np.ndarray:
     >>> column_sums(np.array([[1.0, 2.0], [3.0, 4.0]]), out=np.empty(2))
     array([4., 6.])
     """
-    return np.matmul(ones_vector(len(rows), rows.dtype), rows, out=out)
-
-
-def ones_vector(length: int, dtype: np.dtype) -> np.ndarray:
-    """A read-only ``ones(length)``, kept (see :func:`constant_vector`).
-
-    >>> ones_vector(3, np.dtype(np.float32))
-    array([1., 1., 1.], dtype=float32)
-    """
-    return constant_vector(length, 1.0, dtype)
+    return np.matmul(constant_vector(len(rows), 1.0, rows.dtype), rows, out=out)
 
 
 @functools.lru_cache(maxsize=32)
 def constant_vector(length: int, value: float, dtype: np.dtype) -> np.ndarray:
     """A read-only ``full(length, value)``, kept: a training step asks for
-    the same few lengths every time (one per batch size and layer shape)."""
+    the same few lengths every time (one per batch size and layer shape).
+
+    >>> constant_vector(3, 1.0, np.dtype(np.float32))
+    array([1., 1., 1.], dtype=float32)
+    """
     vector = np.full(length, value, dtype=dtype)
     vector.flags.writeable = False
     return vector
@@ -197,9 +192,8 @@ def bounded(
         if row >= ROW_ELEMENTS:
             break
         row *= size
-    if not x.flags.c_contiguous or not 0 < row <= LONGEST_CONSTANT:
-        return bound(x, value, out=out)
-    if out is not None and not out.flags.c_contiguous:
+    contiguous = x.flags.c_contiguous and (out is None or out.flags.c_contiguous)
+    if not contiguous or not 0 < row <= LONGEST_CONSTANT:
         return bound(x, value, out=out)
     rows = x.reshape(-1, row)  # a view: x is contiguous
     constant = constant_vector(row, value, np.result_type(x.dtype, value))
