@@ -56,7 +56,8 @@ class GRU(RecurrentLayer):
         super().__init__(input_size, hidden_size, return_sequences)
         self._gates: np.ndarray | None = None
         self._hidden_new: np.ndarray | None = None
-        self._hidden: np.ndarray | None = None
+        self._inputs: np.ndarray | None = None
+        self._states: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Run the GRU over all time steps.
@@ -73,35 +74,48 @@ class GRU(RecurrentLayer):
         """
         H = self.hidden_size
         p = self.params
-        # u: (T, N, 3H), time-major; becomes [r, z, n] in place
-        gates = self._input_projection(x, p["W_ih"], p["b_ih"])
-        W_hh, b_hh = p["W_hh"], p["b_hh"]
-        T, N = gates.shape[:2]
-        hidden = np.empty((T, N, H), dtype=gates.dtype)
-        v_new = np.empty_like(hidden)  # v_n = h_{t-1} @ W_hn + b_hn, for da_r
-        h = np.zeros((N, H), dtype=gates.dtype)
+        # [x_t; 1].T (T, F + 1, N) and [h_{t-1}; 1].T (T + 1, H + 1, N), with
+        # the stacked weights [W_ih; b_ih] and [W_hh; b_hh]; the per-step
+        # arrays are transposed, see RecurrentLayer
+        inputs = self._stacked_inputs(x, hidden_rows=False)
+        T, _, N = inputs.shape
+        dtype = inputs.dtype
+        states = self._scratch("states", (T + 1, H + 1, N), dtype)
+        states[0, :H] = 0.0  # h_{-1} = 0
+        states[:, H] = 1.0  # the bias row
+        hidden = states[1:, :H]  # h_t.T (T, H, N), written by step t
+        # u_t.T for every step at once, (3H, F + 1) @ (T, F + 1, N)
+        u_all = np.matmul(
+            np.vstack([p["W_ih"], p["b_ih"]]).T,
+            inputs,
+            out=self._scratch("u", (T, 3 * H, N), dtype),
+        )
+        weight_t = np.vstack([p["W_hh"], p["b_hh"]]).T.copy()  # (3H, H + 1)
+        gates = self._scratch("gates_by_step", (T, 3, H, N), dtype)  # [r, z, n].T
+        v_new = self._scratch("v_new", (T, H, N), dtype)  # v_n.T, for da_r
+        v = np.empty((3 * H, N), dtype=dtype)  # v_t.T, reused
         for t in range(T):
-            u = gates[t]  # (N, 3H) view
-            v = h @ W_hh
-            v += b_hh  # (N, 3H)
-            rz = u[:, : 2 * H]
-            rz += v[:, : 2 * H]
+            u, h = u_all[t], states[t, :H]  # (3H, N), (H, N)
+            np.matmul(weight_t, states[t], out=v)
+            r, z, n = gates[t]
+            rz = gates[t, :2].reshape(2 * H, N)
+            np.add(u[: 2 * H], v[: 2 * H], out=rz)
             # sigmoid(a) = (1 + tanh(a / 2)) / 2: one tanh, no exp and where.
             rz *= 0.5
             np.tanh(rz, out=rz)
             rz *= 0.5
             rz += 0.5
-            r, z, n = u[:, :H], u[:, H : 2 * H], u[:, 2 * H :]
-            v_new[t] = v[:, 2 * H :]
-            n += r * v[:, 2 * H :]
+            v_new[t] = v[2 * H :]
+            np.multiply(r, v_new[t], out=n)
+            n += u[2 * H :]
             np.tanh(n, out=n)
             # h_t = (1 - z) * n + z * h_{t-1} = n + z * (h_{t-1} - n)
             h_new = hidden[t]
             np.subtract(h, n, out=h_new)
             h_new *= z
             h_new += n
-            h = h_new
-        self._gates, self._hidden_new, self._hidden = gates, v_new, hidden
+        self._gates, self._hidden_new = gates, v_new
+        self._inputs, self._states = inputs, states
         return self._output(hidden)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
@@ -117,30 +131,38 @@ class GRU(RecurrentLayer):
         ndarray of shape (N, T, input_size)
             dLoss/dInput.
         """
-        gates = self._cached("_gates")
-        hidden, v_new = self._hidden, self._hidden_new
-        H = self.hidden_size
+        gates = self._cached("_gates")  # (T, 3, H, N)
+        states, v_new = self._states, self._hidden_new
+        T, _, H, N = gates.shape
+        hidden = states[1:, :H]  # h_t.T (T, H, N)
+        previous = states[:T, :H]  # h_{t-1}.T: the zero state, then h_0 .. h_{T-2}
         d_hidden = self._upstream(grad, hidden.shape)
-        # h_{t-1} (T, N, H): the zero state, then h_0 .. h_{T-2}
-        previous = np.concatenate([np.zeros_like(hidden[:1]), hidden[:-1]])
-        r, z, n = np.split(gates, 3, axis=-1)  # (T, N, H) views
+        r, z, n = gates.transpose(1, 0, 2, 3)  # (T, H, N) views
         # The factors that do not depend on dh, for all steps at once:
         # da_n = dh * to_n, da_z = dh * to_z, da_r = da_n * to_r.
         to_n = (1.0 - z) * (1.0 - n * n)
         to_z = (previous - n) * z * (1.0 - z)
         to_r = v_new * r * (1.0 - r)
-        W_hh_T = self._hidden_weights_transposed()  # (G*H, H)
-        d_input_side = np.empty_like(gates)  # du, (T, N, 3H)
-        d_hidden_side = np.empty_like(gates)  # dv, (T, N, 3H)
-        dh = np.zeros_like(hidden[0])  # (N, H)
-        for t in reversed(range(gates.shape[0])):
+        W_hh = self.params["W_hh"]  # (H, 3H)
+        # du.T and dv.T, (T, 3H, N) each
+        shape, dtype = (T, 3 * H, N), gates.dtype
+        d_input_side = self._scratch("d_input_side", shape, dtype)
+        d_hidden_side = self._scratch("d_hidden_side", shape, dtype)
+        dh = np.zeros_like(hidden[0])  # (H, N)
+        for t in reversed(range(T)):
             dh += d_hidden[t]
-            du, dv = d_input_side[t], d_hidden_side[t]  # (N, 3H) views
-            np.multiply(dh, to_n[t], out=du[:, 2 * H :])
-            np.multiply(dh, to_z[t], out=du[:, H : 2 * H])
-            np.multiply(du[:, 2 * H :], to_r[t], out=du[:, :H])
-            dv[:, : 2 * H] = du[:, : 2 * H]
-            np.multiply(du[:, 2 * H :], r[t], out=dv[:, 2 * H :])
+            du, dv = d_input_side[t], d_hidden_side[t]  # (3H, N) views
+            np.multiply(dh, to_n[t], out=du[2 * H :])
+            np.multiply(dh, to_z[t], out=du[H : 2 * H])
+            np.multiply(du[2 * H :], to_r[t], out=du[:H])
+            dv[: 2 * H] = du[: 2 * H]
+            np.multiply(du[2 * H :], r[t], out=dv[2 * H :])
             dh *= z[t]
-            dh += dv @ W_hh_T
-        return self._parameter_gradients(d_input_side, d_hidden_side, hidden)
+            dh += W_hh @ dv
+        du = self._by_feature("du_by_feature", d_input_side)  # (3H, T, N)
+        dv = self._by_feature("dv_by_feature", d_hidden_side)
+        self._fill_gradients(
+            self._stacked_gradient(du, self._inputs, "inputs"),
+            self._stacked_gradient(dv, states[:T], "states"),
+        )
+        return self._input_gradient(du)

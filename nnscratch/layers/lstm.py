@@ -61,7 +61,7 @@ class LSTM(RecurrentLayer):
         self._gates: np.ndarray | None = None
         self._cell: np.ndarray | None = None
         self._tanh_cell: np.ndarray | None = None
-        self._hidden: np.ndarray | None = None
+        self._stacked: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Run the LSTM over all time steps.
@@ -82,28 +82,26 @@ class LSTM(RecurrentLayer):
         scale = np.full(4 * H, 0.5, dtype=x.dtype)
         scale[2 * H : 3 * H] = 1.0  # g = tanh(a_g) itself
         p = self.params
-        # (T, N, 4H): x_t @ W_ih + b_ih + b_hh for every step, scaled.
-        projected = self._input_projection(
-            x, p["W_ih"] * scale, (p["b_ih"] + p["b_hh"]) * scale
+        # z_t.T = [h_{t-1}; x_t; 1].T (T + 1, H + F + 1, N), and the stacked,
+        # scaled weight [W_hh; W_ih; b_ih + b_hh].T (4H, H + F + 1): one
+        # product per step is a_t.T, scaled.
+        stacked = self._stacked_inputs(x)
+        weight_t = np.ascontiguousarray(
+            (np.vstack([p["W_hh"], p["W_ih"], p["b_ih"] + p["b_hh"]]) * scale).T
         )
-        W_hh = p["W_hh"] * scale  # (H, 4H), scaled copy
-        T, N = projected.shape[:2]
-        dtype = projected.dtype
-        # gates[t] = [i, f, g, o], four contiguous (N, H) blocks: the
-        # elementwise work runs on whole arrays, not on strided column blocks.
-        gates = self._scratch("gates_by_step", (T, 4, N, H), dtype)
-        cell = self._scratch("cell", (T, N, H), dtype)  # c_t
+        T, N = x.shape[1], x.shape[0]
+        dtype = stacked.dtype
+        # gates[t] = [i, f, g, o].T, four contiguous (H, N) blocks; all the
+        # per-step arrays are transposed, see RecurrentLayer.
+        gates = self._scratch("gates_by_step", (T, 4, H, N), dtype)
+        cell = self._scratch("cell", (T, H, N), dtype)  # c_t.T
         tanh_cell = self._scratch("tanh_cell", cell.shape, dtype)
-        hidden = self._scratch("hidden", cell.shape, dtype)
-        a = np.empty_like(projected[0])  # (N, 4H): a_t, reused
-        c = np.zeros_like(cell[0])  # (N, H)
+        hidden = stacked[1:, :H]  # h_t.T (T, H, N), written by step t
+        c = np.zeros_like(cell[0])  # (H, N)
         for t in range(T):
-            if t:
-                np.add(projected[t], np.matmul(hidden[t - 1], W_hh, out=a), out=a)
-            else:  # h_{-1} = 0 adds nothing
-                a[...] = projected[0]
-            # (N, 4H) -> (N, 4, H) -> (4, N, H): one tanh for the four blocks.
-            np.tanh(a.reshape(N, 4, H).transpose(1, 0, 2), out=gates[t])
+            a = gates[t].reshape(4 * H, N)  # a_t.T, then its activations
+            np.matmul(weight_t, stacked[t], out=a)
+            np.tanh(a, out=a)  # one tanh for the four blocks
             for block in (gates[t, :2], gates[t, 3]):  # i and f, o
                 block *= 0.5
                 block += 0.5
@@ -111,8 +109,8 @@ class LSTM(RecurrentLayer):
             c = np.multiply(f, c, out=cell[t])
             c += i * g
             np.multiply(o, np.tanh(c, out=tanh_cell[t]), out=hidden[t])
-        self._gates, self._cell, self._hidden = gates, cell, hidden
-        self._tanh_cell = tanh_cell  # (T, N, H), for do and dc in backward
+        self._gates, self._cell, self._stacked = gates, cell, stacked
+        self._tanh_cell = tanh_cell  # (T, H, N), for do and dc in backward
         return self._output(hidden)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
@@ -128,20 +126,21 @@ class LSTM(RecurrentLayer):
         ndarray of shape (N, T, input_size)
             dLoss/dInput.
         """
-        gates = self._cached("_gates")  # (T, 4, N, H): [i, f, g, o] per step
-        cell, tanh_cell, hidden = self._cell, self._tanh_cell, self._hidden
-        T, _, N, H = gates.shape
-        d_hidden = self._upstream(grad, hidden.shape)  # (T, N, H)
-        # dL/da_t, (T, N, 4H): the layout of the GEMMs, torch's column order.
-        d_pre = self._scratch("d_pre", (T, N, 4 * H), gates.dtype)
-        da = np.empty_like(gates[0])  # [da_i, da_f, da_g, da_o] of one step
-        da_i, da_f, da_g, da_o = da
-        W_hh_T = self._hidden_weights_transposed()  # (G*H, H)
-        dh = np.zeros_like(hidden[0])  # (N, H), from step t+1
+        gates = self._cached("_gates")  # (T, 4, H, N): [i, f, g, o].T per step
+        cell, tanh_cell, stacked = self._cell, self._tanh_cell, self._stacked
+        T, _, H, N = gates.shape
+        hidden = stacked[1:, :H]  # h_t.T (T, H, N)
+        d_hidden = self._upstream(grad, hidden.shape)  # (T, H, N)
+        # (dL/da_t).T as [da_i, da_f, da_g, da_o].T, (T, 4, H, N): torch's
+        # gate order, and the layout of the GEMMs.
+        d_pre = self._scratch("d_pre", gates.shape, gates.dtype)
+        W_hh = self.params["W_hh"]  # (H, 4H)
+        dh = np.zeros_like(hidden[0])  # (H, N), from step t+1
         dc = np.zeros_like(dh)
         through_cell = np.empty_like(dh)
         for t in reversed(range(T)):
-            i, f, g, o = gates[t]  # (N, H) each
+            i, f, g, o = gates[t]  # (H, N) each
+            da_i, da_f, da_g, da_o = d_pre[t]
             dh += d_hidden[t]
             tanh_slope(tanh_cell[t], o, out=through_cell)  # o (1 - tanh(c_t)**2)
             through_cell *= dh
@@ -158,11 +157,11 @@ class LSTM(RecurrentLayer):
             tanh_slope(g, i, out=da_g)  # i (1 - g**2)
             da_g *= dc
             dc *= f
-            # (4, N, H) -> (N, 4, H) = (N, 4H)
-            d_pre[t].reshape(N, 4, H)[...] = da.transpose(1, 0, 2)
-            if t:  # dh_{-1} is not needed
-                np.matmul(d_pre[t], W_hh_T, out=dh)
-        return self._parameter_gradients(d_pre, d_pre, hidden)
+            if t:  # dh_{-1} is not needed; (dh_{t-1}).T = W_hh @ (da_t).T
+                np.matmul(W_hh, d_pre[t].reshape(4 * H, N), out=dh)
+        d_pre = self._by_feature("d_pre_by_feature", d_pre.reshape(T, 4 * H, N))
+        self._fill_gradients(self._stacked_gradient(d_pre, stacked[:T]))
+        return self._input_gradient(d_pre)
 
 
 def sigmoid_slope(s: np.ndarray, other: np.ndarray, out: np.ndarray) -> np.ndarray:

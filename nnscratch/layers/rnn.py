@@ -60,7 +60,7 @@ class RNN(RecurrentLayer):
     ) -> None:
         super().__init__(input_size, hidden_size, return_sequences)
         self.nonlinearity = check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
-        self._hidden: np.ndarray | None = None
+        self._stacked: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Run the recurrence over all time steps.
@@ -76,15 +76,19 @@ class RNN(RecurrentLayer):
         ndarray of shape (N, T, H) with ``return_sequences``, else (N, H)
         """
         p = self.params
-        # (T, N, H), time-major; becomes h_t in place
-        hidden = self._input_projection(x, p["W_ih"], p["b_ih"] + p["b_hh"])
-        W_hh = p["W_hh"]
-        h = np.zeros_like(hidden[0])  # (N, H)
-        for t in range(hidden.shape[0]):
-            a = hidden[t] + h @ W_hh
-            h = np.tanh(a) if self.nonlinearity == "tanh" else relu(a)
-            hidden[t] = h
-        self._hidden = hidden
+        # z_t.T = [h_{t-1}; x_t; 1].T (T + 1, H + F + 1, N), and the stacked
+        # weight [W_hh; W_ih; b_ih + b_hh].T (H, H + F + 1); the per-step
+        # arrays are transposed, see RecurrentLayer.
+        stacked = self._stacked_inputs(x)
+        weight_t = np.vstack([p["W_hh"], p["W_ih"], p["b_ih"] + p["b_hh"]]).T.copy()
+        hidden = stacked[1:, : self.hidden_size]  # h_t.T (T, H, N)
+        for t in range(len(hidden)):
+            h = np.matmul(weight_t, stacked[t], out=hidden[t])  # a_t.T, then h_t.T
+            if self.nonlinearity == "tanh":
+                np.tanh(h, out=h)
+            else:
+                h[...] = relu(h)
+        self._stacked = stacked
         return self._output(hidden)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
@@ -100,19 +104,23 @@ class RNN(RecurrentLayer):
         ndarray of shape (N, T, input_size)
             dLoss/dInput.
         """
-        hidden = self._cached("_hidden")
+        stacked = self._cached("_stacked")
+        hidden = stacked[1:, : self.hidden_size]  # h_t.T (T, H, N)
+        T = len(hidden)
         d_hidden = self._upstream(grad, hidden.shape)
         if self.nonlinearity == "tanh":
             slope = 1.0 - hidden * hidden  # tanh'(a) = 1 - h**2, from the output
         else:
             slope = hidden > 0  # relu'(a) = [a > 0] = [h > 0]; 0 at a = 0, as torch
-        W_hh_T = self._hidden_weights_transposed()  # (G*H, H)
-        d_pre = np.empty_like(hidden)  # (T, N, H): dL/da_t
-        carry = np.zeros_like(hidden[0])  # dL/dh_t arriving from step t+1
-        for t in reversed(range(hidden.shape[0])):
-            d_pre[t] = (d_hidden[t] + carry) * slope[t]
-            carry = d_pre[t] @ W_hh_T
-        return self._parameter_gradients(d_pre, d_pre, hidden)
+        W_hh = self.params["W_hh"]  # (H, H)
+        d_pre = self._scratch("d_pre", hidden.shape, hidden.dtype)  # (dL/da_t).T
+        carry = np.zeros_like(hidden[0])  # (dL/dh_t).T arriving from step t+1
+        for t in reversed(range(T)):
+            np.multiply(d_hidden[t] + carry, slope[t], out=d_pre[t])
+            carry = W_hh @ d_pre[t]
+        d_pre = self._by_feature("d_pre_by_feature", d_pre)  # (H, T, N)
+        self._fill_gradients(self._stacked_gradient(d_pre, stacked[:T]))
+        return self._input_gradient(d_pre)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
