@@ -86,6 +86,28 @@ def test_recurrent_random_shapes_match_torch(trial):
     )
 
 
+@pytest.mark.parametrize(("ours", "theirs", "kwargs"), CASES)
+def test_recurrent_layer_reused_across_shapes_matches_torch(ours, theirs, kwargs):
+    # The layers keep their work arrays between calls: a call after another
+    # of a different length or batch (and input_size == hidden_size, where a
+    # mixed-up work array would still have the right shape) must not depend
+    # on anything the earlier call left there, here poisoned with NaN.
+    rng = np.random.default_rng(7)
+    for return_sequences in (True, False):
+        layer = built(ours(4, 4, return_sequences=return_sequences, **kwargs))
+        for batch, steps in [(2, 5), (3, 2), (2, 5), (2, 5), (1, 1)]:
+            for work in layer._arrays.values():
+                work.fill(np.nan)
+            x = rng.standard_normal((batch, steps, 4))
+            compare_layer_with_torch(
+                layer,
+                torch_recurrent(theirs, layer, **kwargs),
+                x,
+                RECURRENT_PARAMS,
+                rng=rng,
+            )
+
+
 @pytest.mark.parametrize("layer_class", [LSTM, GRU, RNN])
 def test_recurrent_init_and_shapes_follow_torch(layer_class):
     layer = built(layer_class(4, 16))
