@@ -121,7 +121,8 @@ class RecurrentLayer(Layer):
         H = self.hidden_size if hidden_rows else 0
         dtype = np.result_type(x, self.params["W_ih"])
         slots = T + 1 if hidden_rows else T
-        stacked = self._scratch(f"stacked_{H}", (slots, H + F + 1, N), dtype)
+        key = "stacked" if hidden_rows else "stacked_inputs"
+        stacked = self._scratch(key, (slots, H + F + 1, N), dtype)
         stacked[0, :H] = 0.0  # h_{-1} = 0
         stacked[:T, H : H + F] = x.transpose(1, 2, 0)  # (N, T, F) -> (T, F, N)
         stacked[T:, H:] = 0.0  # the last slot's x_T does not exist
