@@ -214,7 +214,7 @@ class PyTorch(Runner):
             )
             loss.backward()
             self.optimizer.step()
-        self.last_loss = float(loss)
+        self.last_loss = loss.item()
 
     def predict(self) -> None:
         with self.torch.no_grad():
