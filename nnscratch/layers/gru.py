@@ -92,10 +92,9 @@ class GRU(RecurrentLayer):
         )
         weight_t = np.vstack([p["W_hh"], p["b_hh"]]).T.copy()  # (3H, H + 1)
         gates = self._scratch("gates_by_step", (T, 3, H, N), dtype)  # [r, z, n].T
-        v_new = self._scratch("v_new", (T, H, N), dtype)  # v_n.T, for da_r
-        v = np.empty((3 * H, N), dtype=dtype)  # v_t.T, reused
+        v_all = self._scratch("v", (T, 3 * H, N), dtype)  # v_t.T
         for t in range(T):
-            u, h = u_all[t], states[t, :H]  # (3H, N), (H, N)
+            u, v, h = u_all[t], v_all[t], states[t, :H]  # (3H, N), (3H, N), (H, N)
             np.matmul(weight_t, states[t], out=v)
             r, z, n = gates[t]
             rz = gates[t, :2].reshape(2 * H, N)
@@ -105,8 +104,7 @@ class GRU(RecurrentLayer):
             np.tanh(rz, out=rz)
             rz *= 0.5
             rz += 0.5
-            v_new[t] = v[2 * H :]
-            np.multiply(r, v_new[t], out=n)
+            np.multiply(r, v[2 * H :], out=n)
             n += u[2 * H :]
             np.tanh(n, out=n)
             # h_t = (1 - z) * n + z * h_{t-1} = n + z * (h_{t-1} - n)
@@ -114,7 +112,7 @@ class GRU(RecurrentLayer):
             np.subtract(h, n, out=h_new)
             h_new *= z
             h_new += n
-        self._gates, self._hidden_new = gates, v_new
+        self._gates, self._hidden_new = gates, v_all[:, 2 * H :]  # v_n.T, for da_r
         self._inputs, self._states = inputs, states
         return self._output(hidden)
 

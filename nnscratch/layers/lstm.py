@@ -81,15 +81,12 @@ class LSTM(RecurrentLayer):
         # the weights and biases lets one tanh serve all four gates.
         scale = np.full(4 * H, 0.5, dtype=x.dtype)
         scale[2 * H : 3 * H] = 1.0  # g = tanh(a_g) itself
-        p = self.params
         # z_t.T = [h_{t-1}; x_t; 1].T (T + 1, H + F + 1, N), and the stacked,
         # scaled weight [W_hh; W_ih; b_ih + b_hh].T (4H, H + F + 1): one
         # product per step is a_t.T, scaled.
         stacked = self._stacked_inputs(x)
-        weight_t = np.ascontiguousarray(
-            (np.vstack([p["W_hh"], p["W_ih"], p["b_ih"] + p["b_hh"]]) * scale).T
-        )
-        T, N = x.shape[1], x.shape[0]
+        weight_t = np.ascontiguousarray((self._stacked_weight() * scale).T)
+        N, T = x.shape[:2]
         dtype = stacked.dtype
         # gates[t] = [i, f, g, o].T, four contiguous (H, N) blocks; all the
         # per-step arrays are transposed, see RecurrentLayer.

@@ -129,6 +129,12 @@ class RecurrentLayer(Layer):
         stacked[:, -1] = 1.0  # the bias row
         return stacked
 
+    def _stacked_weight(self) -> np.ndarray:
+        """``[W_hh; W_ih; b_ih + b_hh]`` ``(H + F + 1, G*H)``: the weight of
+        ``z_t`` from :meth:`_stacked_inputs`, rows in the same order (a copy)."""
+        p = self.params
+        return np.vstack([p["W_hh"], p["W_ih"], p["b_ih"] + p["b_hh"]])
+
     def _output(self, hidden: np.ndarray) -> np.ndarray:
         """All states ``(N, T, H)`` or the last ``(N, H)``, from ``(T, H, N)``.
 

@@ -75,12 +75,11 @@ class RNN(RecurrentLayer):
         -------
         ndarray of shape (N, T, H) with ``return_sequences``, else (N, H)
         """
-        p = self.params
         # z_t.T = [h_{t-1}; x_t; 1].T (T + 1, H + F + 1, N), and the stacked
         # weight [W_hh; W_ih; b_ih + b_hh].T (H, H + F + 1); the per-step
         # arrays are transposed, see RecurrentLayer.
         stacked = self._stacked_inputs(x)
-        weight_t = np.vstack([p["W_hh"], p["W_ih"], p["b_ih"] + p["b_hh"]]).T.copy()
+        weight_t = np.ascontiguousarray(self._stacked_weight().T)
         hidden = stacked[1:, : self.hidden_size]  # h_t.T (T, H, N)
         for t in range(len(hidden)):
             h = np.matmul(weight_t, stacked[t], out=hidden[t])  # a_t.T, then h_t.T
