@@ -17,7 +17,14 @@ import warnings
 import numpy as np
 import pytest
 
-from nnscratch.core.functional import bounded, sigmoid, softmax, softplus
+from nnscratch.core.functional import (
+    along_rows,
+    bounded,
+    buffer_elements,
+    sigmoid,
+    softmax,
+    softplus,
+)
 from nnscratch.layers.activation_functions import ACTIVATIONS
 from nnscratch.losses.losses import BCE, CCE, MSE
 
@@ -257,3 +264,36 @@ def test_bounded_is_the_ufunc_against_a_scalar_bit_for_bit(dtype, shape):
         out = np.empty(x.shape, expected.dtype)
         assert bounded(ufunc, x, value, out=out) is out
         assert np.atleast_1d(out).tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    # (2048, 65): rows of 127 * 65 elements and 16 rows left over; (40, 4096):
+    # rows of two; then shapes that take the plain broadcast (too small, rows
+    # longer than the buffer already)
+    "shape",
+    [(2048, 65), (40, 4096), (8, 16, 1031), (300, 3), (3, 20000), (0, 5)],
+)
+def test_along_rows_is_the_plain_broadcast_bit_for_bit(dtype, shape):
+    # Dense's bias and LayerNorm's gamma and beta go through it.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(dtype)
+    vector = rng.standard_normal(shape[-1]).astype(dtype)
+    if x.size:
+        x.reshape(-1)[:4] = [np.nan, -np.inf, -0.0, 1e30]
+    for ufunc in (np.add, np.multiply, np.subtract):
+        want = ufunc(x, vector)
+        got = along_rows(ufunc, x, vector)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert got.tobytes() == want.tobytes()
+        in_place = x.copy()
+        assert along_rows(ufunc, in_place, vector, out=in_place) is in_place
+        assert in_place.tobytes() == want.tobytes()
+        view = x[:, ::2] if x.ndim == 2 else x  # not contiguous: plain
+        np.testing.assert_array_equal(
+            along_rows(ufunc, view, vector[::2] if x.ndim == 2 else vector),
+            ufunc(view, vector[::2] if x.ndim == 2 else vector),
+        )
+    # A float64 vector makes a float32 x's result float64, as broadcasting does.
+    assert along_rows(np.add, x, vector.astype(np.float64)).dtype == np.float64
+    assert buffer_elements() == np.getbufsize()

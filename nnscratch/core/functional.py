@@ -151,11 +151,60 @@ def constant_vector(length: int, value: float, dtype: np.dtype) -> np.ndarray:
     return vector
 
 
-ROW_ELEMENTS = 256
-"""The shortest row :func:`bounded` broadcasts its constant along."""
+def buffer_elements() -> int:
+    """NumPy's ufunc buffer size, ``np.getbufsize()`` (8192 elements by
+    default): the shortest row along which a broadcast operand is as fast
+    as an array of the full shape (see :func:`along_rows`)."""
+    return np.getbufsize()
 
-LONGEST_CONSTANT = 1 << 16
-"""The longest constant vector :func:`bounded` keeps (beyond: the scalar)."""
+
+def _along_flat_rows(
+    ufunc: np.ufunc, flat: np.ndarray, row: np.ndarray, flat_out: np.ndarray
+) -> None:
+    """``ufunc`` of the 1-D ``flat`` cut into rows of ``len(row)`` elements
+    (the last one shorter) with ``row``, into ``flat_out``; views, no copy."""
+    length = len(row)
+    full_rows = len(flat) // length
+    body = full_rows * length
+    if full_rows:
+        shape = (full_rows, length)
+        ufunc(flat[:body].reshape(shape), row, out=flat_out[:body].reshape(shape))
+    if body < len(flat):
+        ufunc(flat[body:], row[: len(flat) - body], out=flat_out[body:])
+
+
+def along_rows(
+    ufunc: np.ufunc, x: np.ndarray, vector: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """``ufunc(x, vector)`` for ``x`` ``(..., K)`` and ``vector`` ``(K,)``, the
+    same values: a bias added to every row, a row of scales.
+
+    NumPy walks a broadcast operand in pieces of its buffer size
+    (:func:`buffer_elements`): against rows shorter than that the operation
+    takes ~1.7x as long as between two arrays of the full shape (57 against
+    34 us for a float32 (2048, 128) plus a (128,)). So a large contiguous
+    ``x`` is viewed as rows of ``r * K`` elements, at least the buffer size,
+    against ``vector`` repeated ``r`` times; the rows left over (fewer than
+    ``r``) take it as it is. The repeated copy costs ~3 us, which pays off
+    from ~100K elements; below that, and for any other ``x``, the plain
+    broadcast.
+
+    Examples
+    --------
+    >>> along_rows(np.add, np.zeros((2, 3)), np.array([1.0, 2.0, 3.0]))
+    array([[1., 2., 3.],
+           [1., 2., 3.]])
+    """
+    buffer = buffer_elements()
+    K = x.shape[-1] if x.ndim else 0
+    contiguous = x.flags.c_contiguous and (out is None or out.flags.c_contiguous)
+    if not contiguous or x.size < 16 * buffer or not 0 < K < buffer:
+        return ufunc(x, vector, out=out)
+    if out is None:
+        out = np.empty(x.shape, np.result_type(x, vector))
+    row = np.tile(vector, -(-buffer // K))  # (r * K,) >= the buffer size
+    _along_flat_rows(ufunc, x.reshape(-1), row, out.reshape(-1))
+    return out
 
 
 def bounded(
@@ -165,11 +214,11 @@ def bounded(
 
     NumPy runs these two ufuncs' vectorised loop only when both operands
     are arrays walked with unit stride: against a scalar they take ~3x as
-    long (13 against 4 us for ``maximum(x, 0)`` on a float32 (128, 256)).
-    So ``value`` comes as a kept vector (:func:`constant_vector`) broadcast
-    along rows of ``x`` at least :data:`ROW_ELEMENTS` long: a contiguous
-    ``x`` is viewed as ``(-1, L)``, ``L`` its trailing axes' sizes
-    multiplied until they reach it. One contiguous in another order of its
+    long (13 against 4.6 us for ``maximum(x, 0)`` on a float32 (128, 256)).
+    So ``value`` comes as a kept vector (:func:`constant_vector`) of the
+    buffer size (:func:`buffer_elements`; a shorter one is ~1.5x slower, see
+    :func:`along_rows`), against a contiguous ``x`` viewed as rows of that
+    length, the last one shorter. One contiguous in another order of its
     axes (a Conv2D output, batch innermost) is first transposed to that
     order and the result back, so it keeps ``x``'s layout, as the ufunc's
     own result does. Any other ``x`` gets the scalar.
@@ -187,17 +236,12 @@ def bounded(
         if in_memory_order.flags.c_contiguous:
             result = bounded(bound, in_memory_order, value)
             return result.transpose(np.argsort(order))
-    row = 1
-    for size in reversed(x.shape):
-        if row >= ROW_ELEMENTS:
-            break
-        row *= size
     contiguous = x.flags.c_contiguous and (out is None or out.flags.c_contiguous)
-    if not contiguous or not 0 < row <= LONGEST_CONSTANT:
+    if not contiguous or x.size == 0:
         return bound(x, value, out=out)
-    rows = x.reshape(-1, row)  # a view: x is contiguous
-    constant = constant_vector(row, value, np.result_type(x.dtype, value))
+    dtype = np.result_type(x.dtype, value)
     if out is None:
-        return bound(rows, constant).reshape(x.shape)
-    bound(rows, constant, out=out.reshape(rows.shape))
+        out = np.empty(x.shape, dtype)
+    constant = constant_vector(buffer_elements(), value, dtype)
+    _along_flat_rows(bound, x.reshape(-1), constant, out.reshape(-1))
     return out

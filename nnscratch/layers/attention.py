@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch.core.functional import column_sums
+from nnscratch.core.functional import along_rows, column_sums
 from nnscratch.core.layer import Layer
 from nnscratch.core.shard import batch_random
 from nnscratch.core.validation import check_float_in_range, check_positive_int
@@ -123,7 +123,7 @@ class MultiHeadAttention(Layer):
         N, T, D = x.shape
         # (N*T, D) @ (D, 3D): one 2-D GEMM (a stacked 3-D matmul is slower).
         qkv = x.reshape(N * T, D) @ self.params["W_qkv"]
-        qkv += self.params["b_qkv"]
+        along_rows(np.add, qkv, self.params["b_qkv"], out=qkv)
         # (N*T, 3D) -> (N, T, 3, h, d) -> (3, N, h, T, d), copied contiguous so
         # that every batched matmul below runs on plain (T, d) matrices.
         qkv = qkv.reshape(N, T, 3, self.num_heads, self.head_dim)
@@ -171,7 +171,7 @@ class MultiHeadAttention(Layer):
         np.matmul(weights, v, out=merged.transpose(0, 2, 1, 3))
         merged = merged.reshape(N * T, self.embed_dim)
         y = merged @ self.params["W_o"]
-        y += self.params["b_o"]
+        along_rows(np.add, y, self.params["b_o"], out=y)
         return merged, y.reshape(N, T, self.embed_dim)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch.core.functional import column_sums
+from nnscratch.core.functional import along_rows, column_sums
 from nnscratch.core.initializers import INITIALIZERS
 from nnscratch.core.validation import (
     check_choice,
@@ -99,7 +99,7 @@ class Dense(WeightedLayer):
         # (N, ..., in) -> (M, in), M = N * ...: one 2-D GEMM, several times
         # faster than NumPy's stacked 3-D matmul; a view when x is contiguous.
         y = x.reshape(-1, self.input_size) @ self.params["W"]
-        y += self.params["b"]  # (out,) broadcast over the rows, in place
+        along_rows(np.add, y, self.params["b"], out=y)  # (out,) added to every row
         if x.ndim == 2:
             return y
         return y.reshape(*x.shape[:-1], self.output_size)  # (M, out) -> (N, ..., out)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch.core.functional import column_sums
+from nnscratch.core.functional import along_rows, column_sums
 from nnscratch.core.layer import Layer
 from nnscratch.core.validation import check_float_in_range, check_positive_int
 
@@ -95,8 +95,8 @@ class LayerNorm(Layer):
         self._inverse_std = 1.0 / np.sqrt(variance + self.epsilon)
         centred *= self._inverse_std[:, None]  # becomes xhat in place
         self._normalized = centred
-        y = centred * self.params["gamma"]
-        y += self.params["beta"]
+        y = along_rows(np.multiply, centred, self.params["gamma"])
+        along_rows(np.add, y, self.params["beta"], out=y)
         return y.reshape(x.shape)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
@@ -123,7 +123,7 @@ class LayerNorm(Layer):
         gamma_over_D = gamma / D
         mean_gh = g @ gamma_over_D  # (positions,)
         mean_gh_xhat = g_xhat @ gamma_over_D
-        dx = g * gamma  # gh, then dx in place
+        dx = along_rows(np.multiply, g, gamma)  # gh, then dx in place
         dx -= mean_gh[:, None]
         dx -= xhat * mean_gh_xhat[:, None]
         dx *= self._inverse_std[:, None]
