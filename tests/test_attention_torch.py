@@ -7,6 +7,8 @@ against the full forward, central differences for a whole block, bad input.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -101,6 +103,55 @@ def test_attention_dropout_matches_torch_with_the_same_mask():
     compare_layer_with_torch(layer, reference, x, MHA_PARAMS, training=True)
     # Inference ignores dropout: torch's module in eval mode.
     compare_layer_with_torch(layer, torch_attention(layer), x, MHA_PARAMS)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "scale", "rtol"),
+    [
+        # exp of the scores as they are: ~1e3 overflows float64 and ~-1e3
+        # underflows it; ~100 and ~-100 do the same in float32
+        (np.float64, 1e3, 1e-12),
+        (np.float64, -1e3, 1e-12),
+        (np.float64, 1.0, 1e-12),
+        (np.float32, 100.0, 1e-3),  # scores ~100: their float32 rounding shows
+        (np.float32, -100.0, 1e-3),
+        (np.float32, 1.0, 1e-5),
+    ],
+)
+def test_attention_weights_are_the_softmax_at_any_scale(dtype, scale, rtol):
+    # The scores are exponentiated without the shift by their maximum unless
+    # a sum over the keys overflows or underflows; the weights must be the
+    # softmax either way, with no warning.
+    rng = np.random.default_rng(5)
+    layer = MultiHeadAttention(4, 2, causal=True)
+    layer.build(rng, dtype)
+    # q = scale * x, k = v = x, no biases: x > 0 makes every score of a query
+    # scale times a positive number, so that all of them overflow or underflow.
+    eye = np.eye(4, dtype=dtype)
+    layer.params["W_qkv"][...] = np.hstack([scale * eye, eye, eye])
+    layer.params["b_qkv"][...] = 0.0
+    x = np.abs(rng.standard_normal((2, 5, 4))).astype(dtype) + 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layer.forward(x)
+    heads = torch.from_numpy(x.astype(np.float64)).reshape(2, 5, 2, 2).transpose(1, 2)
+    scores = scale * heads @ heads.transpose(-1, -2) / np.sqrt(2.0)
+    expected = torch.softmax(scores.masked_fill(causal_mask(5), float("-inf")), -1)
+    assert layer.attention_weights.dtype == dtype
+    # Weights below the smallest normal number (exp(-100) is one in float32)
+    # are compared absolutely.
+    atol = float(np.finfo(dtype).tiny)
+    np.testing.assert_allclose(
+        layer.attention_weights, expected.numpy(), rtol=rtol, atol=atol
+    )
+
+
+def test_attention_keeps_a_nan_in_the_weights():
+    layer = built(MultiHeadAttention(4, 2, causal=True))
+    x = np.ones((1, 3, 4))
+    x[0, 1, 0] = np.nan
+    y = layer.forward(x)
+    assert np.isnan(y[0, 1:]).all()  # position 1 and those that see it
 
 
 class ReseededAttention(MultiHeadAttention):

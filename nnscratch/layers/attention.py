@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch.core.functional import along_rows, column_sums
+from nnscratch.core.functional import along_rows, column_sums, constant_vector
 from nnscratch.core.layer import Layer
 from nnscratch.core.shard import batch_random
 from nnscratch.core.validation import check_float_in_range, check_positive_int
@@ -139,27 +139,55 @@ class MultiHeadAttention(Layer):
 
         The scores are computed and normalised key-major, as ``k @ q.T``
         (N, h, Tk, Tq), and returned as the transposed view: the softmax's
-        maximum and sum over the keys then run over the second-to-last
-        axis, whole rows at a time, ~3x faster than NumPy's reductions over
-        a short last axis. ``matmul`` reads the view as it is (BLAS takes
+        sums over the keys then run over the second-to-last axis, as one
+        batched product ``ones(Tk) @ e`` (BLAS, ~4x faster than NumPy's sum
+        over that axis). ``matmul`` reads the view as it is (BLAS takes
         either order).
+
+        Softmax is shift-invariant, ``exp(s) / sum exp(s) = exp(s - c) / sum
+        exp(s - c)``; the usual ``c = max(s)`` only keeps ``exp`` from
+        overflowing. A transformer's scores are far from that (``|s| < 88``
+        in float32), so they are exponentiated as they are, which saves the
+        maximum over the keys and a pass (~0.4 of 1.45 ms at the char GPT's
+        shapes). Only if a sum overflowed, or fell so low that a term could
+        have lost digits as a subnormal number, are the scores computed
+        again and shifted by their maximum.
         """
+        scores = self._scores(scaled_q, k, offset)
+        Tk = scores.shape[-2]
+        ones = constant_vector(Tk, 1.0, scores.dtype).reshape(1, Tk)
+        with np.errstate(over="ignore"):  # an overflow is caught below
+            np.exp(scores, out=scores)
+        sums = ones @ scores  # (N, h, 1, Tq)
+        info = np.finfo(scores.dtype)
+        # Above tiny * 2**(nmant + 1) a term that underflowed to a subnormal
+        # number is off by at most 2**-(2 nmant + 1) of the sum (float32:
+        # 2**-47), far below rounding. NaN fails both comparisons and takes
+        # the shifted path, which keeps it.
+        smallest = float(info.tiny) * 2.0 ** (info.nmant + 1)
+        if not (sums.size == 0 or smallest <= sums.min() and sums.max() <= info.max):
+            scores = self._scores(scaled_q, k, offset)
+            # The maximum over the keys is finite: each query sees an unmasked
+            # key. fmax, not max: faster (no NaN propagation inside the
+            # reduction; a NaN score still makes its column NaN through exp).
+            scores -= np.fmax.reduce(scores, axis=-2, keepdims=True)
+            np.exp(scores, out=scores)
+            sums = ones @ scores
+        scores /= sums
+        return scores.transpose(0, 1, 3, 2)
+
+    def _scores(self, scaled_q: np.ndarray, k: np.ndarray, offset: int) -> np.ndarray:
+        """``k @ q.T`` (N, h, Tk, Tq), masked if causal (see :meth:`_attend`)."""
         scores = k @ _contiguous_transpose(scaled_q)
         Tk, Tq = scores.shape[-2:]
         if self.causal:
             # (Tk, Tq) of 0 and -inf, broadcast over (N, h): key j is hidden
             # from query i when j > offset + i; exp(-inf) = 0 exactly, and
             # every query keeps at least its own position.
-            scores += np.tril(np.full((Tk, Tq), -np.inf, scores.dtype), -offset - 1)
-        # Softmax over the keys, in place: the maximum over the keys is finite
-        # (each query sees an unmasked key), so after subtracting it the
-        # largest exponent is exp(0) = 1 and nothing overflows.
-        # fmax, not max: faster (no NaN propagation inside the reduction; a
-        # NaN score still makes its column NaN through exp and the sum).
-        scores -= np.fmax.reduce(scores, axis=-2, keepdims=True)
-        np.exp(scores, out=scores)
-        scores /= scores.sum(axis=-2, keepdims=True)
-        return scores.transpose(0, 1, 3, 2)
+            mask = np.tril(np.full((Tk, Tq), -np.inf, scores.dtype), -offset - 1)
+            flat_scores = scores.reshape(-1, Tk * Tq)  # (N*h, Tk*Tq), a view
+            along_rows(np.add, flat_scores, mask.reshape(-1), out=flat_scores)
+        return scores
 
     def _merge(self, weights: np.ndarray, v: np.ndarray) -> np.ndarray:
         """``o = weights @ v`` per head, heads side by side (N*T, D), then the
