@@ -146,12 +146,16 @@ def test_attention_weights_are_the_softmax_at_any_scale(dtype, scale, rtol):
     )
 
 
-def test_attention_keeps_a_nan_in_the_weights():
+def test_attention_nan_reaches_the_queries_that_see_it_as_in_torch():
+    # torch's masked_fill hides a NaN key from the queries before it.
     layer = built(MultiHeadAttention(4, 2, causal=True))
-    x = np.ones((1, 3, 4))
+    x = np.random.default_rng(0).standard_normal((1, 3, 4))
     x[0, 1, 0] = np.nan
     y = layer.forward(x)
     assert np.isnan(y[0, 1:]).all()  # position 1 and those that see it
+    args = [to_torch(x)] + [to_torch(layer.params[key]) for key in MHA_PARAMS]
+    expected = to_numpy(torch_attention(layer)(*args))
+    np.testing.assert_allclose(y[0, 0], expected[0, 0], **TOLERANCE)
 
 
 class ReseededAttention(MultiHeadAttention):

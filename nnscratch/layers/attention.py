@@ -150,8 +150,8 @@ class MultiHeadAttention(Layer):
         in float32), so they are exponentiated as they are, which saves the
         maximum over the keys and a pass (~0.4 of 1.45 ms at the char GPT's
         shapes). Only if a sum overflowed, or fell so low that a term could
-        have lost digits as a subnormal number, are the scores computed
-        again and shifted by their maximum.
+        have lost digits as a subnormal number (or is NaN), are the scores
+        computed again and shifted by their maximum.
         """
         scores = self._scores(scaled_q, k, offset)
         Tk = scores.shape[-2]
@@ -166,27 +166,38 @@ class MultiHeadAttention(Layer):
         # the shifted path, which keeps it.
         smallest = float(info.tiny) * 2.0 ** (info.nmant + 1)
         if not (sums.size == 0 or smallest <= sums.min() and sums.max() <= info.max):
-            scores = self._scores(scaled_q, k, offset)
-            # The maximum over the keys is finite: each query sees an unmasked
-            # key. fmax, not max: faster (no NaN propagation inside the
-            # reduction; a NaN score still makes its column NaN through exp).
-            scores -= np.fmax.reduce(scores, axis=-2, keepdims=True)
+            scores = self._scores(scaled_q, k, offset, fill=True)
+            # Each query sees its own key, so its maximum is finite unless a
+            # score it sees is NaN (or infinite): then its weights are NaN,
+            # as torch's, without a warning.
+            with np.errstate(invalid="ignore"):
+                scores -= scores.max(axis=-2, keepdims=True)
             np.exp(scores, out=scores)
             sums = ones @ scores
         scores /= sums
         return scores.transpose(0, 1, 3, 2)
 
-    def _scores(self, scaled_q: np.ndarray, k: np.ndarray, offset: int) -> np.ndarray:
-        """``k @ q.T`` (N, h, Tk, Tq), masked if causal (see :meth:`_attend`)."""
+    def _scores(
+        self, scaled_q: np.ndarray, k: np.ndarray, offset: int, fill: bool = False
+    ) -> np.ndarray:
+        """``k @ q.T`` (N, h, Tk, Tq), masked if causal (see :meth:`_attend`).
+
+        The mask is -inf where key ``j`` is hidden from query ``i`` (``j >
+        offset + i``; every query keeps at least its own position), and
+        ``exp(-inf) = 0`` exactly. It is added, or with ``fill`` written over
+        the scores, as torch's ``masked_fill`` does: a NaN score of a hidden
+        key then leaves the query's weights alone (slower; the shifted path).
+        """
         scores = k @ _contiguous_transpose(scaled_q)
         Tk, Tq = scores.shape[-2:]
         if self.causal:
-            # (Tk, Tq) of 0 and -inf, broadcast over (N, h): key j is hidden
-            # from query i when j > offset + i; exp(-inf) = 0 exactly, and
-            # every query keeps at least its own position.
-            mask = np.tril(np.full((Tk, Tq), -np.inf, scores.dtype), -offset - 1)
-            flat_scores = scores.reshape(-1, Tk * Tq)  # (N*h, Tk*Tq), a view
-            along_rows(np.add, flat_scores, mask.reshape(-1), out=flat_scores)
+            hidden = np.tri(Tk, Tq, -offset - 1, dtype=bool)  # (Tk, Tq)
+            if fill:
+                np.copyto(scores, -np.inf, where=hidden)  # over (N, h)
+            else:
+                mask = np.where(hidden, -np.inf, 0.0).astype(scores.dtype)
+                flat_scores = scores.reshape(-1, Tk * Tq)  # (N*h, Tk*Tq), a view
+                along_rows(np.add, flat_scores, mask.reshape(-1), out=flat_scores)
         return scores
 
     def _merge(self, weights: np.ndarray, v: np.ndarray) -> np.ndarray:
