@@ -16,6 +16,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nnscratch.core.functional import (
     along_rows,
@@ -297,3 +299,25 @@ def test_along_rows_is_the_plain_broadcast_bit_for_bit(dtype, shape):
     # A float64 vector makes a float32 x's result float64, as broadcasting does.
     assert along_rows(np.add, x, vector.astype(np.float64)).dtype == np.float64
     assert buffer_elements() == np.getbufsize()
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    leading=st.lists(st.integers(1, 70), min_size=0, max_size=2),
+    width=st.integers(1, 9000),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_along_rows_and_bounded_match_numpy_on_any_shape(leading, width, dtype, seed):
+    # Shapes around the buffer size (rows shorter, longer, rows left over)
+    # and sizes around the tiling threshold; the bits must be NumPy's own.
+    shape = (*leading, width)
+    if np.prod(shape) > 400_000:
+        shape = (max(1, 400_000 // width), width)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    vector = rng.standard_normal(width).astype(dtype)
+    for ufunc in (np.add, np.multiply):
+        assert along_rows(ufunc, x, vector).tobytes() == ufunc(x, vector).tobytes()
+    for bound, value in ((np.maximum, 0.0), (np.minimum, 0.5)):
+        assert bounded(bound, x, value).tobytes() == bound(x, value).tobytes()
