@@ -11,8 +11,12 @@ Every layer test goes through the same two checks:
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import signal
+import sys
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -23,6 +27,33 @@ import torch
 from nnscratch.engine.gradient_check import numerical_gradient
 
 TOLERANCE = {"rtol": 1e-6, "atol": 1e-6}
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(relative_path: str, name: str) -> ModuleType:
+    """A script of ``benchmarks/`` or ``experiments/`` (no package), imported
+    as the module ``name`` from ``relative_path`` under the repository.
+
+    It is in ``sys.modules`` while it runs (a dataclass looks its module up
+    there as it is defined); afterwards ``sys.path`` is as it was and the
+    modules it imported from its own folder (the benchmarks' ``peers``) are
+    dropped again, so that each script's test sees its own.
+    """
+    path = ROOT / relative_path
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    saved_path, saved_modules = list(sys.path), set(sys.modules)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = saved_path
+        for added in set(sys.modules) - saved_modules:
+            file = getattr(sys.modules[added], "__file__", None)
+            if file is not None and Path(file).resolve().parent == path.parent:
+                del sys.modules[added]
+    return module
 
 
 def to_torch(array: np.ndarray, requires_grad: bool = False) -> torch.Tensor:

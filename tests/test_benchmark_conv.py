@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from helpers import load_script
 
 from nnscratch.core.tree import named_arrays
-
-PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "conv.py"
 
 
 @pytest.fixture(scope="module")
 def conv():
-    spec = importlib.util.spec_from_file_location("benchmark_conv", PATH)
-    module = importlib.util.module_from_spec(spec)
-    # A dataclass looks its module up in sys.modules while it is defined.
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        del sys.modules[spec.name]
+    return load_script("benchmarks/conv.py", "benchmark_conv")
 
 
 def workload_names(conv):

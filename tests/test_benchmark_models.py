@@ -3,25 +3,13 @@ cluster figures of benchmarks/README.md, checked on numbers worked by hand."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "distributed.py"
+from helpers import load_script
 
 
 @pytest.fixture(scope="module")
 def model():
-    spec = importlib.util.spec_from_file_location("benchmark_distributed", PATH)
-    module = importlib.util.module_from_spec(spec)
-    path = list(sys.path)
-    try:
-        spec.loader.exec_module(module)  # it puts benchmarks/ on sys.path
-    finally:
-        sys.path[:] = path
-    return module
+    return load_script("benchmarks/distributed.py", "benchmark_distributed")
 
 
 def test_the_fit_recovers_latency_and_bandwidth_from_two_process_timings(model):

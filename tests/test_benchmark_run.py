@@ -7,27 +7,13 @@ threads); the main table must turn seconds into the ratios and rates it prints.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+from helpers import load_script
 
 
 @pytest.fixture
 def run():
-    spec = importlib.util.spec_from_file_location("benchmark_run", PATH)
-    module = importlib.util.module_from_spec(spec)
-    path, peers = list(sys.path), sys.modules.get("peers")
-    try:
-        spec.loader.exec_module(module)  # it puts benchmarks/ on sys.path
-    finally:
-        sys.path[:] = path
-        if peers is None:
-            sys.modules.pop("peers", None)
-    return module
+    return load_script("benchmarks/run.py", "benchmark_run")
 
 
 class FakeWorkload:

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "sequences.py"
+from helpers import load_script
 
 
 @pytest.fixture(scope="module")
 def sequences():
-    spec = importlib.util.spec_from_file_location("benchmark_sequences", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/sequences.py", "benchmark_sequences")
 
 
 SYSTEMS = {

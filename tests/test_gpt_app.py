@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import load_script
 
 from nnscratch import CharTokenizer, NeuralNetwork, generate
 from nnscratch.apps.gpt import build_char_gpt, cosine_decay, train_for
@@ -140,14 +141,7 @@ def test_a_bad_final_learning_rate_fraction_is_refused_before_training(
 
 def load_char_gpt_script():
     """``experiments/char_gpt.py`` as a module (experiments is no package)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "experiments" / "char_gpt.py"
-    spec = importlib.util.spec_from_file_location("char_gpt_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("experiments/char_gpt.py", "char_gpt_script")
 
 
 @pytest.mark.parametrize(

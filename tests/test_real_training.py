@@ -8,23 +8,15 @@ skipped without it.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from helpers import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def load_experiment(name):
     """Import ``experiments/<name>.py`` as a module (experiments is no package)."""
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / "experiments" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"experiments/{name}.py", name)
 
 
 @pytest.mark.parametrize(

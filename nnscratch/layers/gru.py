@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnscratch.layers.recurrent import RecurrentLayer
+from nnscratch.layers.recurrent import RecurrentLayer, stacked_t
 
 
 class GRU(RecurrentLayer):
@@ -90,7 +90,7 @@ class GRU(RecurrentLayer):
             inputs,
             out=self._scratch("u", (T, 3 * H, N), dtype),
         )
-        weight_t = np.vstack([p["W_hh"], p["b_hh"]]).T.copy()  # (3H, H + 1)
+        weight_t = stacked_t([p["W_hh"], p["b_hh"]])  # (3H, H + 1)
         gates = self._scratch("gates_by_step", (T, 3, H, N), dtype)  # [r, z, n].T
         v_all = self._scratch("v", (T, 3 * H, N), dtype)  # v_t.T
         for t in range(T):

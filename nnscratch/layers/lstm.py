@@ -85,7 +85,7 @@ class LSTM(RecurrentLayer):
         # scaled weight [W_hh; W_ih; b_ih + b_hh].T (4H, H + F + 1): one
         # product per step is a_t.T, scaled.
         stacked = self._stacked_inputs(x)
-        weight_t = np.ascontiguousarray((self._stacked_weight() * scale).T)
+        weight_t = self._stacked_weight_t(scale)
         N, T = x.shape[:2]
         dtype = stacked.dtype
         # gates[t] = [i, f, g, o].T, four contiguous (H, N) blocks; all the

@@ -79,7 +79,7 @@ class RNN(RecurrentLayer):
         # weight [W_hh; W_ih; b_ih + b_hh].T (H, H + F + 1); the per-step
         # arrays are transposed, see RecurrentLayer.
         stacked = self._stacked_inputs(x)
-        weight_t = np.ascontiguousarray(self._stacked_weight().T)
+        weight_t = self._stacked_weight_t()
         hidden = stacked[1:, : self.hidden_size]  # h_t.T (T, H, N)
         for t in range(len(hidden)):
             h = np.matmul(weight_t, stacked[t], out=hidden[t])  # a_t.T, then h_t.T
@@ -115,8 +115,9 @@ class RNN(RecurrentLayer):
         d_pre = self._scratch("d_pre", hidden.shape, hidden.dtype)  # (dL/da_t).T
         carry = np.zeros_like(hidden[0])  # (dL/dh_t).T arriving from step t+1
         for t in reversed(range(T)):
-            np.multiply(d_hidden[t] + carry, slope[t], out=d_pre[t])
-            carry = W_hh @ d_pre[t]
+            np.add(d_hidden[t], carry, out=d_pre[t])
+            d_pre[t] *= slope[t]
+            np.matmul(W_hh, d_pre[t], out=carry)
         d_pre = self._by_feature("d_pre_by_feature", d_pre)  # (H, T, N)
         self._fill_gradients(self._stacked_gradient(d_pre, stacked[:T]))
         return self._input_gradient(d_pre)
